@@ -1,0 +1,47 @@
+"""The email outbox: every message the portal sends is a row, rendered when queued."""
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+
+from notifications.outbox import OwedWork
+
+
+class Email(OwedWork):
+    """One email to one recipient. `target` is what it is about (a platform); a target
+    gets at most one email of each kind, except the copies a person asks for."""
+
+    target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    target_id = models.PositiveBigIntegerField()
+    target = GenericForeignKey("target_type", "target_id")
+
+    kind = models.CharField(max_length=32)
+    recipient = models.EmailField()
+    language = models.CharField(max_length=2)
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField()
+    message_id = models.CharField("Message-ID", max_length=255, unique=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    resend_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resends"
+    )
+    requested_by = models.CharField(max_length=150, blank=True, help_text="who asked a resend")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["target_type", "target_id"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target_type", "target_id", "kind"],
+                condition=Q(resend_of__isnull=True),
+                name="email_one_per_target_and_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.recipient}"

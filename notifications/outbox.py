@@ -1,0 +1,135 @@
+"""Owed work kept in the database (the outbox pattern), shared by emails and platform jobs.
+
+A row is written in the transaction that makes the work owed. After commit, its task is
+sent to the broker; beat's sweep sends it again when the message was lost (broker down)
+or the worker died holding it (its lease ran out). A task first *claims* its row with a
+conditional UPDATE, so a duplicate delivery finds nothing to do.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# How long a dispatched row waits for its task before the sweep sends it again.
+REDISPATCH_AFTER = timedelta(seconds=60)
+SWEEP_BATCH_SIZE = 200
+
+
+class OwedStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "In progress"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class OwedWork(models.Model):
+    status = models.CharField(max_length=10, choices=OwedStatus.choices, default=OwedStatus.PENDING)
+    due_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+def claim(model: type[OwedWork], pk: int, *, lease_seconds: int) -> OwedWork | None:
+    """Take the row for this worker, or return None when it is not (or no longer) owed."""
+    now = timezone.now()
+    taken = model.objects.filter(pk=pk, status=OwedStatus.PENDING, due_at__lte=now).update(
+        status=OwedStatus.RUNNING,
+        lease_until=now + timedelta(seconds=lease_seconds),
+        attempts=models.F("attempts") + 1,
+    )
+    if not taken:
+        return None
+    return model.objects.get(pk=pk)
+
+
+def finish(row: OwedWork, **fields) -> None:
+    """Mark the claimed row done (with any result fields)."""
+    fields.update(status=OwedStatus.DONE, finished_at=timezone.now(), lease_until=None)
+    type(row).objects.filter(pk=row.pk, status=OwedStatus.RUNNING).update(**fields)
+
+
+def give_up(row: OwedWork, error: str) -> None:
+    type(row).objects.filter(pk=row.pk).update(
+        status=OwedStatus.FAILED,
+        last_error=error,
+        finished_at=timezone.now(),
+        lease_until=None,
+    )
+
+
+def backoff_delay(attempts: int) -> float:
+    """Exponential backoff with jitter, in seconds, for the attempt that just failed."""
+    base = settings.RETRY_BACKOFF_BASE * (2 ** max(attempts - 1, 0))
+    return min(base, settings.RETRY_BACKOFF_MAX) * random.uniform(0.8, 1.2)
+
+
+def retry_later(row: OwedWork, error: str, *, max_attempts: int) -> bool:
+    """Put a transiently failed row back with backoff; give up after max_attempts.
+    Returns True when it will be retried."""
+    if row.attempts >= max_attempts:
+        give_up(row, error)
+        return False
+    type(row).objects.filter(pk=row.pk).update(
+        status=OwedStatus.PENDING,
+        last_error=error,
+        due_at=timezone.now() + timedelta(seconds=backoff_delay(row.attempts)),
+        dispatched_at=None,
+        lease_until=None,
+    )
+    return True
+
+
+def take_due(model: type[OwedWork], *, limit: int = SWEEP_BATCH_SIZE) -> list[int]:
+    """Ids of rows owed now whose task is not known to be on its way; marks them dispatched.
+
+    Rows whose worker died (lease expired) are put back first. On PostgreSQL two sweepers
+    skip each other's rows; elsewhere a double dispatch is harmless (claim() decides)."""
+    now = timezone.now()
+    model.objects.filter(status=OwedStatus.RUNNING, lease_until__lt=now).update(
+        status=OwedStatus.PENDING, lease_until=None, dispatched_at=None
+    )
+    with transaction.atomic():
+        due = model.objects.filter(
+            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - REDISPATCH_AFTER),
+            status=OwedStatus.PENDING,
+            due_at__lte=now,
+        ).order_by("due_at")
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        model.objects.filter(pk__in=ids).update(dispatched_at=now)
+    return ids
+
+
+def dispatch_on_commit(task, row: OwedWork) -> None:
+    """Send the row's task once the transaction commits, when the row is due now.
+
+    If the broker cannot take it, the row is left for the next sweep instead of failing
+    the request that made it owed."""
+    if row.due_at > timezone.now():
+        return
+    model = type(row)
+    model.objects.filter(pk=row.pk).update(dispatched_at=timezone.now())
+
+    def send() -> None:
+        try:
+            task.delay(row.pk)
+        except Exception:
+            logger.warning("Broker unavailable; %s %s left for the sweep", model.__name__, row.pk)
+            model.objects.filter(pk=row.pk).update(dispatched_at=None)
+
+    transaction.on_commit(send)

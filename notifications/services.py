@@ -1,0 +1,140 @@
+"""Queueing, sending and resending emails. Plain values in: a target object, a recipient,
+a language and a template context; nothing here knows what a platform is."""
+
+import smtplib
+import uuid
+from email.utils import make_msgid
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import IntegrityError, models, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from notifications import outbox
+from notifications.models import Email
+
+SUPPORTED_LANGUAGES = ("fr", "en")
+
+
+class EmailAlreadyQueued(Exception):
+    """This target already has an email of this kind; only a person may ask for another."""
+
+
+def render_email(*, kind: str, language: str, context: dict) -> tuple[str, str, str]:
+    """Subject, text body and HTML body from templates/notifications/<kind>/<language>.*"""
+    language = language if language in SUPPORTED_LANGUAGES else "en"
+    base = f"notifications/{kind}/{language}"
+    subject = render_to_string(f"{base}.subject.txt", context)
+    # A header is one line: whatever a field contains, no CR/LF reaches the subject.
+    subject = " ".join(subject.split())
+    return (
+        subject,
+        render_to_string(f"{base}.txt", context),
+        render_to_string(f"{base}.html", context),
+    )
+
+
+def _new_message_id() -> str:
+    domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip("> ") or "localhost"
+    return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
+
+
+@transaction.atomic
+def email_queue(
+    *, target: models.Model, kind: str, recipient: str, language: str, context: dict
+) -> Email:
+    """Render and queue the one email of this kind for the target; sent after commit."""
+    subject, text, html = render_email(kind=kind, language=language, context=context)
+    email = Email(
+        target_type=ContentType.objects.get_for_model(target),
+        target_id=target.pk,
+        kind=kind,
+        recipient=recipient,
+        language=language,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        message_id=_new_message_id(),
+    )
+    try:
+        with transaction.atomic():
+            email.save()
+    except IntegrityError:
+        raise EmailAlreadyQueued(f"{kind} email already exists for {target}") from None
+    _dispatch(email)
+    return email
+
+
+@transaction.atomic
+def email_resend(*, email: Email, requested_by: str, recipient: str | None = None) -> Email:
+    """Queue a copy of an email a person asked for, with a new Message-ID."""
+    original = email.resend_of or email
+    copy = Email.objects.create(
+        target_type=original.target_type,
+        target_id=original.target_id,
+        kind=original.kind,
+        recipient=recipient or original.recipient,
+        language=original.language,
+        subject=original.subject,
+        body_text=original.body_text,
+        body_html=original.body_html,
+        message_id=_new_message_id(),
+        resend_of=original,
+        requested_by=requested_by,
+    )
+    _dispatch(copy)
+    return copy
+
+
+def _dispatch(email: Email) -> None:
+    from notifications.tasks import send_email
+
+    outbox.dispatch_on_commit(send_email, email)
+
+
+class TransientSmtpError(Exception):
+    pass
+
+
+def email_send(*, email_id: int) -> None:
+    """Send one queued email over SMTP: once, or retried with backoff on a temporary
+    failure (4xx, connection refused, timeout); a permanent refusal (5xx) marks it failed."""
+    email = outbox.claim(Email, email_id, lease_seconds=settings.EMAIL_TIMEOUT * 4 + 60)
+    if email is None:
+        return
+    message = EmailMultiAlternatives(
+        subject=email.subject,
+        body=email.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.recipient],
+        headers={"Message-ID": email.message_id},
+    )
+    message.attach_alternative(email.body_html, "text/html")
+    try:
+        with get_connection(fail_silently=False) as connection:
+            connection.send_messages([message])
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _ in error.recipients.values()]
+        _failed(
+            email, f"SMTP refused the recipient: {error.recipients}", all(c >= 500 for c in codes)
+        )
+    except smtplib.SMTPResponseException as error:
+        detail = f"SMTP {error.smtp_code}: {_text(error.smtp_error)}"
+        _failed(email, detail, permanent=error.smtp_code >= 500)
+    except (TimeoutError, smtplib.SMTPException, OSError) as error:
+        _failed(email, f"SMTP unreachable: {error!r}", permanent=False)
+    else:
+        outbox.finish(email, sent_at=timezone.now(), last_error="")
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _failed(email: Email, error: str, permanent: bool) -> None:
+    if permanent:
+        outbox.give_up(email, error)
+    else:
+        outbox.retry_later(email, error, max_attempts=settings.EMAIL_MAX_ATTEMPTS)

@@ -1,0 +1,48 @@
+"""The Celery application. Tasks are thin: the database says what is owed (outbox rows),
+beat sweeps it on a short interval, so a lost message or a broker outage loses nothing."""
+
+import os
+
+from celery import Celery
+from django.conf import settings
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+    # A request must not hang on a broker outage: the owed row is already committed
+    # and the sweep dispatches it once the broker is back.
+    task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+    broker_transport_options={"visibility_timeout": 3600},
+)
+
+if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+    folder = settings.CELERY_BROKER_FOLDER
+    for sub in ("queue", "processed"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+    }
+
+app.conf.beat_schedule = {
+    "dispatch-due-jobs": {
+        "task": "provisioning.tasks.dispatch_due_jobs",
+        "schedule": settings.OUTBOX_SWEEP_INTERVAL,
+    },
+    "dispatch-due-emails": {
+        "task": "notifications.tasks.dispatch_due_emails",
+        "schedule": settings.OUTBOX_SWEEP_INTERVAL,
+    },
+}
+
+app.autodiscover_tasks()

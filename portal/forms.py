@@ -1,0 +1,100 @@
+from django import forms
+from django.conf import settings
+
+from provisioning.models import Platform
+from provisioning.selectors import domain_in_use, managed_zone
+from provisioning.services import VALIDATION_LOCAL_PARTS
+from zones.names import InvalidDomainName, display_domain, normalise_domain
+
+# Longest text accepted in the domain field: a 253-character name in U-labels can be
+# longer than its A-label form; the parser then checks the real limits.
+DOMAIN_INPUT_MAX_LENGTH = 1024
+
+
+class SetupForm(forms.Form):
+    """Step 2 of the guide: server name, validation address, DNS Assist."""
+
+    service = forms.CharField(widget=forms.HiddenInput)
+    subdomain = forms.ChoiceField(label="Sub-domain")
+    domain = forms.CharField(
+        label="Domain",
+        max_length=DOMAIN_INPUT_MAX_LENGTH,
+        help_text="The domain to use for your server, for example example.com.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "example.com"}
+        ),
+    )
+    validation_email = forms.ChoiceField(
+        label="Validation e-mail",
+        help_text=(
+            "The certificate authority sends the SSL validation code to this address: "
+            "it must exist and you must be able to read it."
+        ),
+    )
+    dns_assist = forms.BooleanField(
+        label="DNS Assist",
+        required=False,
+        help_text=(
+            "Let us write the DNS records of your server name in your zone. The domain's "
+            "zone must be managed on this account; otherwise we email you the records to add."
+        ),
+    )
+
+    def __init__(self, *args, platform: Platform, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.platform = platform
+        self.fields["service"].initial = platform.service
+        self.fields["subdomain"].choices = [(s, s) for s in settings.SERVER_SUBDOMAINS]
+        typed = self._typed_domain()
+        suffix = display_domain(typed) if typed else "…"
+        self.fields["validation_email"].choices = [
+            (local, f"{local}@{suffix}") for local in VALIDATION_LOCAL_PARTS
+        ]
+        self.managed_zones = list(platform.account.zones.values_list("name", flat=True))
+
+    def _typed_domain(self) -> str:
+        try:
+            return normalise_domain(self.data.get("domain", "")) if self.is_bound else ""
+        except InvalidDomainName:
+            return ""
+
+    def clean_service(self) -> str:
+        if self.cleaned_data["service"] != self.platform.service:
+            raise forms.ValidationError(
+                "This form belongs to another platform. Reload the page and try again."
+            )
+        return self.cleaned_data["service"]
+
+    def clean_domain(self) -> str:
+        try:
+            domain = normalise_domain(self.cleaned_data["domain"])
+        except InvalidDomainName as error:
+            raise forms.ValidationError(str(error)) from None
+        if domain_in_use(domain, excluding=self.platform):
+            raise forms.ValidationError("This domain is already used by another platform.")
+        return domain
+
+    def clean(self) -> dict:
+        data = super().clean()
+        domain, subdomain = data.get("domain"), data.get("subdomain")
+        if domain and subdomain:
+            try:
+                data["server_name"] = normalise_domain(f"{subdomain}.{domain}")
+            except InvalidDomainName as error:
+                self.add_error("domain", str(error))
+                return data
+            if data.get("validation_email"):
+                data["validation_email"] = f"{data['validation_email']}@{domain}"
+            if data.get("dns_assist") and not managed_zone(self.platform.account, domain):
+                self.add_error(
+                    "dns_assist",
+                    f"DNS Assist is only available for domains whose zone is managed on "
+                    f"this account ({self._zones_text()}). Untick it: we will email you "
+                    f"the records to add.",
+                )
+        return data
+
+    def _zones_text(self) -> str:
+        if not self.managed_zones:
+            return "this account manages no zone"
+        return "managed: " + ", ".join(display_domain(z) for z in self.managed_zones)

@@ -1,0 +1,293 @@
+"""Accounts, their zones, platforms with their state machine, events and owed jobs."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
+
+from notifications.outbox import OwedWork
+from zones.names import display_domain
+
+NIC_VALIDATOR = RegexValidator(
+    r"^[a-z0-9]+(-[a-z0-9]+)*$",
+    "A NIC handle is made of lower-case letters, digits and single hyphens, like xx-11111-ovh.",
+)
+
+
+class Language(models.TextChoices):
+    FRENCH = "fr", "Français"
+    ENGLISH = "en", "English"
+
+
+class Account(models.Model):
+    """A customer account of the hoster, known by its NIC handle."""
+
+    nic = models.CharField("NIC handle", max_length=32, unique=True, validators=[NIC_VALIDATOR])
+    email = models.EmailField("reference e-mail")
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.FRENCH)
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="accounts", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["nic"]
+
+    def __str__(self) -> str:
+        return self.nic
+
+
+class Zone(models.Model):
+    """A DNS zone (a domain) that the account manages with the hoster."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="zones")
+    name = models.CharField(max_length=253, unique=True, help_text="A-label form, no final dot")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlatformState(models.TextChoices):
+    ORDERED = "ordered", "Ordered"
+    AWAITING_SETUP = "awaiting_setup", "Awaiting setup"
+    CONFIGURED = "configured", "Configured"
+    CERTIFICATE_PENDING = "certificate_pending", "Certificate pending"
+    CERTIFICATE_ISSUED = "certificate_issued", "Certificate issued"
+    FINALISING = "finalising", "Finalising"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATES = [
+    PlatformState.ORDERED,
+    PlatformState.AWAITING_SETUP,
+    PlatformState.CONFIGURED,
+    PlatformState.CERTIFICATE_PENDING,
+    PlatformState.CERTIFICATE_ISSUED,
+    PlatformState.FINALISING,
+]
+
+
+GUIDE_STEPS = ["Delivery", "Initialisation", "DNS", "SSL certificate", "Finalisation"]
+STEP_OF_STATE = {
+    PlatformState.ORDERED: 0,
+    PlatformState.AWAITING_SETUP: 1,
+    PlatformState.CONFIGURED: 2,
+    PlatformState.CERTIFICATE_PENDING: 3,
+    PlatformState.CERTIFICATE_ISSUED: 4,
+    PlatformState.FINALISING: 4,
+}
+
+
+class DnsState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ASSISTED = "assisted", "Written by DNS Assist"
+    INSTRUCTIONS_SENT = "instructions_sent", "Instructions sent"
+    VERIFIED = "verified", "Verified"
+    MISMATCH = "mismatch", "Mismatch"
+    ERROR = "error", "Error"
+
+
+class Platform(FSMModelMixin, models.Model):
+    """One ordered Private Exchange platform. Its state changes only through the
+    transitions below, each called from a service in provisioning.services."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="platforms")
+    service = models.CharField("service name", max_length=40, unique=True)
+    order_number = models.PositiveIntegerField(unique=True)
+    state = FSMField(
+        max_length=24, choices=PlatformState.choices, default=PlatformState.ORDERED, protected=True
+    )
+    failed_from = models.CharField(max_length=24, blank=True, choices=PlatformState.choices)
+    failure_reason = models.TextField(blank=True)
+
+    domain = models.CharField(max_length=253, blank=True, help_text="A-label form")
+    server_name = models.CharField(max_length=253, blank=True, help_text="A-label form")
+    validation_email = models.EmailField(blank=True)
+    dns_assist = models.BooleanField("DNS Assist", default=False)
+    dns_state = models.CharField(max_length=20, choices=DnsState.choices, default=DnsState.PENDING)
+    ipv4 = models.GenericIPAddressField("IPv4", protocol="IPv4", null=True, blank=True, unique=True)
+    ipv6 = models.GenericIPAddressField("IPv6", protocol="IPv6", null=True, blank=True, unique=True)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    configured_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When finalisation ends (state finalising)."
+    )
+
+    emails = GenericRelation(
+        "notifications.Email",
+        content_type_field="target_type",
+        object_id_field="target_id",
+        related_query_name="platform",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "due_at"]),
+            models.Index(fields=["dns_state"]),
+            models.Index(fields=["domain"]),
+        ]
+        constraints = [
+            # One domain serves one platform; a cancelled platform frees its domain.
+            models.UniqueConstraint(
+                fields=["domain"],
+                condition=~Q(domain="") & ~Q(state=PlatformState.CANCELLED),
+                name="platform_domain_unique_while_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.service
+
+    # Presentation: names are stored as A-labels and shown as U-labels.
+
+    @property
+    def server_name_display(self) -> str:
+        return display_domain(self.server_name)
+
+    @property
+    def webmail_url(self) -> str:
+        return f"https://{self.server_name}/owa" if self.server_name else ""
+
+    @property
+    def webmail_url_display(self) -> str:
+        return f"https://{self.server_name_display}/owa" if self.server_name else ""
+
+    @property
+    def validation_email_display(self) -> str:
+        local, _, domain = self.validation_email.partition("@")
+        return f"{local}@{display_domain(domain)}" if domain else self.validation_email
+
+    @property
+    def progress(self) -> list[dict]:
+        """The guide's steps with done / current / failed / todo, for the timeline."""
+        state = self.failed_from if self.state == PlatformState.FAILED else self.state
+        current = STEP_OF_STATE.get(state, len(GUIDE_STEPS))
+        steps = []
+        for index, label in enumerate(GUIDE_STEPS):
+            if index < current:
+                status = "done"
+            elif index == current:
+                status = "failed" if self.state == PlatformState.FAILED else "current"
+            else:
+                status = "todo"
+            steps.append({"label": label, "status": status})
+        return steps
+
+    # Transitions. Each only moves the state; the service that calls it saves, records the
+    # event and schedules the side effects.
+
+    @transition(field=state, source=PlatformState.ORDERED, target=PlatformState.AWAITING_SETUP)
+    def deliver(self) -> None:
+        pass
+
+    @transition(field=state, source=PlatformState.AWAITING_SETUP, target=PlatformState.CONFIGURED)
+    def configure(self) -> None:
+        self.configured_at = timezone.now()
+
+    @transition(
+        field=state, source=PlatformState.CONFIGURED, target=PlatformState.CERTIFICATE_PENDING
+    )
+    def request_certificate(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=PlatformState.CERTIFICATE_PENDING,
+        target=PlatformState.CERTIFICATE_ISSUED,
+    )
+    def issue_certificate(self) -> None:
+        pass
+
+    @transition(
+        field=state, source=PlatformState.CERTIFICATE_ISSUED, target=PlatformState.FINALISING
+    )
+    def finalise(self, *, due_at) -> None:
+        self.due_at = due_at
+
+    @transition(field=state, source=PlatformState.FINALISING, target=PlatformState.READY)
+    def make_ready(self) -> None:
+        self.ready_at = timezone.now()
+        self.due_at = None
+
+    @transition(field=state, source=ACTIVE_STATES, target=PlatformState.FAILED)
+    def fail(self, *, reason: str) -> None:
+        self.failed_from = self.state
+        self.failure_reason = reason
+
+    @transition(field=state, source=PlatformState.FAILED, target=RETURN_VALUE(*ACTIVE_STATES))
+    def resume(self) -> str:
+        """Back to the state the platform failed in (the operator's retry)."""
+        target = self.failed_from
+        self.failed_from = ""
+        self.failure_reason = ""
+        return target
+
+    @transition(
+        field=state,
+        source=[*ACTIVE_STATES, PlatformState.FAILED],
+        target=PlatformState.CANCELLED,
+    )
+    def cancel(self) -> None:
+        self.due_at = None
+
+
+class PlatformEvent(models.Model):
+    """Append-only timeline of a platform: every transition, email and operator action."""
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    actor = models.CharField(max_length=150, help_text="system, api, customer:<user>, staff:<user>")
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.platform_id} {self.kind}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Platform events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Platform events are append-only.")
+
+
+class JobKind(models.TextChoices):
+    DELIVER = "deliver", "Delivery"
+
+
+class Job(OwedWork):
+    """Work owed to a platform (the task outbox). Written in the transaction that makes it
+    owed, dispatched after commit, and dispatched again by the beat sweep when its message
+    is lost or its worker dies: the row, not the broker, is the source of truth."""
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=24, choices=JobKind.choices)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [models.Index(fields=["status", "due_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "kind"],
+                condition=Q(status__in=["pending", "running"]),
+                name="job_one_open_per_platform_and_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.platform_id} ({self.status})"

@@ -1,0 +1,122 @@
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.db import connection
+
+from tests import factories
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# Skips: under the test command (FAIL_ON_SKIP=1, CI) a skipped test fails the run.
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        return
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and os.environ.get("FAIL_ON_SKIP") == "1":
+        reporter.write_line(f"FAIL_ON_SKIP: {len(skipped)} test(s) skipped", red=True)
+        session.exitstatus = 1
+
+
+# A real SMTP server in the test process.
+
+
+@dataclass
+class Mailbox:
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    reply: str | None = None  # set to e.g. "451 try later" to refuse messages
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.reply:
+            return self.reply
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        with self.lock:
+            self.messages.append(message)
+            self.lock.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[EmailMessage]:
+        with self.lock:
+            self.lock.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
+            return list(self.messages)
+
+    def with_subject(self, text: str) -> list[EmailMessage]:
+        return [m for m in self.messages if text in m["Subject"]]
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server, settings) -> Mailbox:
+    """The SMTP server's received messages, emptied for each test; the portal sends to it."""
+    box: Mailbox = smtp_server.handler
+    box.messages.clear()
+    box.reply = None
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = smtp_server.hostname
+    settings.EMAIL_PORT = smtp_server.port
+    yield box
+    box.reply = None
+
+
+def text_body(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def html_body(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def account(db):
+    return factories.AccountFactory()
+
+
+@pytest.fixture
+def customer_client(client, account):
+    client.force_login(account.users.get())
+    return client
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    """In-process tests run tasks at once; the worker tests start real worker processes."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False

@@ -1,0 +1,88 @@
+"""Domain names: pure parsing and normalisation, no I/O.
+
+Names are kept as lower-case A-labels without the trailing dot (RFC 1035 limits,
+IDNA 2008 with UTS #46 mapping for internationalised names).
+"""
+
+import re
+
+import idna
+
+MAX_NAME_LENGTH = 253
+MAX_LABEL_LENGTH = 63
+_LDH_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+class InvalidDomainName(ValueError):
+    """The text is not a usable domain name; the message says why, for the customer."""
+
+
+def normalise_domain(text: str) -> str:
+    """Return the A-label form of a host or domain name, or raise InvalidDomainName."""
+    name = text.strip()
+    if name.endswith("."):
+        name = name[:-1]
+    if not name:
+        raise InvalidDomainName("Enter a domain name, for example example.com.")
+    if any(char.isspace() for char in name):
+        raise InvalidDomainName("A domain name cannot contain spaces.")
+    if len(name) > MAX_NAME_LENGTH * 4:
+        raise InvalidDomainName(f"A domain name has at most {MAX_NAME_LENGTH} characters.")
+    labels = name.split(".")
+    if any(label == "" for label in labels):
+        raise InvalidDomainName("A domain name cannot contain empty labels (“..”).")
+    ascii_labels = [_ascii_label(label) for label in labels]
+    if len(ascii_labels) < 2:
+        raise InvalidDomainName("Enter a full domain name with its extension, such as example.com.")
+    if ascii_labels[-1].isdigit():
+        raise InvalidDomainName("The last label of a domain name cannot be a number.")
+    result = ".".join(ascii_labels)
+    if len(result) > MAX_NAME_LENGTH:
+        raise InvalidDomainName(
+            f"A domain name has at most {MAX_NAME_LENGTH} characters; this one has {len(result)}."
+        )
+    return result
+
+
+def _ascii_label(label: str) -> str:
+    if label.isascii():
+        ascii_label = label.lower()
+    else:
+        try:
+            ascii_label = idna.encode(label, uts46=True).decode("ascii")
+        except idna.IDNAError as error:
+            raise InvalidDomainName(
+                f"“{label}” is not a valid internationalised label ({error})."
+            ) from None
+    if len(ascii_label) > MAX_LABEL_LENGTH:
+        raise InvalidDomainName(
+            f"Each part of a domain name has at most {MAX_LABEL_LENGTH} characters; "
+            f"“{label[:20]}…” has {len(ascii_label)}."
+        )
+    if not _LDH_LABEL.match(ascii_label):
+        raise InvalidDomainName(
+            f"“{label}” may only contain letters, digits and hyphens, "
+            "and cannot start or end with a hyphen."
+        )
+    if ascii_label[2:4] == "--" and not ascii_label.startswith("xn--"):
+        raise InvalidDomainName(f"“{label}” has hyphens in the third and fourth positions.")
+    if ascii_label.startswith("xn--"):
+        try:
+            idna.decode(ascii_label)
+        except idna.IDNAError:
+            raise InvalidDomainName(f"“{label}” is not a valid internationalised label.") from None
+    return ascii_label
+
+
+def display_domain(name: str) -> str:
+    """The U-label form for people; falls back to the stored form."""
+    try:
+        return idna.decode(name)
+    except idna.IDNAError:
+        return name
+
+
+def parent_domains(name: str) -> list[str]:
+    """The name and every parent of it with at least two labels, longest first."""
+    labels = name.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
