@@ -17,8 +17,6 @@ from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
-# How long a dispatched row waits for its task before the sweep sends it again.
-REDISPATCH_AFTER = timedelta(seconds=60)
 SWEEP_BATCH_SIZE = 200
 
 
@@ -99,12 +97,13 @@ def take_due(model: type[OwedWork], *, limit: int = SWEEP_BATCH_SIZE) -> list[in
     Rows whose worker died (lease expired) are put back first. On PostgreSQL two sweepers
     skip each other's rows; elsewhere a double dispatch is harmless (claim() decides)."""
     now = timezone.now()
+    lost_before = now - timedelta(seconds=settings.OUTBOX_REDISPATCH_AFTER)
     model.objects.filter(status=OwedStatus.RUNNING, lease_until__lt=now).update(
         status=OwedStatus.PENDING, lease_until=None, dispatched_at=None
     )
     with transaction.atomic():
         due = model.objects.filter(
-            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - REDISPATCH_AFTER),
+            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lost_before),
             status=OwedStatus.PENDING,
             due_at__lte=now,
         ).order_by("due_at")

@@ -110,6 +110,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Outbox sweeps: how often beat looks for owed work, and how long a claimed job may run
 # before another worker may take it over (a killed worker leaves its claim behind).
 OUTBOX_SWEEP_INTERVAL = env.float("OUTBOX_SWEEP_INTERVAL", default=5.0)
+# A dispatched row whose task has not started after this long is sent again (lost message).
+OUTBOX_REDISPATCH_AFTER = env.int("OUTBOX_REDISPATCH_AFTER", default=60)
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=300)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=6)
 RETRY_BACKOFF_BASE = env.float("RETRY_BACKOFF_BASE", default=30.0)

@@ -11,6 +11,8 @@ from django.db import connection
 
 from tests import factories
 
+pytest_plugins = ["tests.processes"]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -120,3 +122,8 @@ def eager_celery():
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

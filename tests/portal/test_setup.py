@@ -1,0 +1,242 @@
+"""Step 2 of the guide: the delivery email's link, the login, the form, the confirmation."""
+
+import re
+import time
+from unittest import mock
+
+import pytest
+from django.test import Client
+
+from provisioning import links
+from provisioning.models import Platform, PlatformEvent
+from provisioning.services import platform_order
+from tests.conftest import text_body
+from tests.factories import PASSWORD, AccountFactory
+from tests.helpers import delivered_platform, work_off
+
+pytestmark = pytest.mark.django_db
+
+
+def setup_path(platform) -> str:
+    return f"/setup/{links.setup_token(platform)}/"
+
+
+def form_data(platform, **overrides) -> dict:
+    data = {
+        "service": platform.service,
+        "subdomain": "exchange",
+        "domain": "example.com",
+        "validation_email": "postmaster",
+        "dns_assist": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def assert_unchanged(platform) -> None:
+    fresh = Platform.objects.get(pk=platform.pk)
+    assert fresh.state == "awaiting_setup"
+    assert fresh.server_name == "" and fresh.validation_email == ""
+    assert not PlatformEvent.objects.filter(platform=platform, kind="configured").exists()
+
+
+def test_delivery_link_through_login_to_confirmation(mailbox):
+    account = AccountFactory(nic="xx-22222-ovh", zones=["example.com"])
+    platform_order(account=account, actor="test")
+    work_off()
+    [message] = mailbox.wait_for(1)
+    url = re.search(r"http://\S+/setup/\S+/", text_body(message)).group(0)
+    path = url.removeprefix("http://127.0.0.1:8000")
+
+    client = Client()
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=/setup/")
+    login = client.post(
+        response["Location"], {"username": "xx-22222-ovh", "password": PASSWORD}, follow=True
+    )
+    page = login.content.decode()
+    assert "Initialise your platform" in page
+    assert 'name="domain"' in page and "admin@" in page and "postmaster@" in page
+
+    platform = Platform.objects.get()
+    done = client.post(path, form_data(platform, dns_assist="on"), follow=True)
+
+    page = done.content.decode()
+    assert "Your platform is configured" in page
+    assert "postmaster@example.com" in page
+    assert "https://exchange.example.com/owa" in page
+    platform.refresh_from_db()
+    assert platform.state == "configured"
+    assert platform.server_name == "exchange.example.com"
+    assert platform.validation_email == "postmaster@example.com"
+    assert platform.dns_assist is True
+    event = PlatformEvent.objects.get(platform=platform, kind="configured")
+    assert event.actor == "customer:xx-22222-ovh"
+
+
+@pytest.fixture
+def platform(account):
+    return delivered_platform(account)
+
+
+def post(client, platform, **overrides):
+    return client.post(setup_path(platform), form_data(platform, **overrides))
+
+
+def test_validation_addresses_follow_the_typed_domain_without_javascript(customer_client, platform):
+    response = post(customer_client, platform, domain="exemple.fr", validation_email="")
+    page = response.content.decode()
+    for local in ("admin", "administrator", "webmaster", "hostmaster", "postmaster"):
+        assert f"{local}@exemple.fr" in page
+    assert "This field is required" in page
+    assert_unchanged(platform)
+
+
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        ("exa mple.com", "cannot contain spaces"),
+        ("-bad.com", "cannot start or end with a hyphen"),
+        ("under_score.com", "may only contain letters, digits and hyphens"),
+        ("localhost", "full domain name"),
+        ("a" * 64 + ".com", "at most 63 characters"),
+        (".".join(["a" * 60] * 4) + ".com", "at most 253 characters"),
+        ("example..com", "empty labels"),
+        ("", "This field is required"),
+    ],
+)
+def test_malformed_domains_are_refused_on_the_field(customer_client, platform, domain, message):
+    response = post(customer_client, platform, domain=domain)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert_unchanged(platform)
+
+
+def test_server_name_over_253_characters_is_refused(customer_client, platform):
+    domain = ".".join(["b" * 62] * 4)[:249] + ".com"  # fits alone, not with the sub-domain
+    response = post(customer_client, platform, domain=domain, subdomain="webmail")
+    assert "at most 253 characters" in response.content.decode()
+    assert_unchanged(platform)
+
+
+def test_idn_is_stored_as_a_labels_and_shown_as_u_labels(customer_client, platform):
+    response = post(customer_client, platform, domain="Exemple-Café.FR.", validation_email="admin")
+    assert response.status_code == 302
+    platform.refresh_from_db()
+    assert platform.domain == "xn--exemple-caf-lbb.fr"
+    assert platform.server_name == "exchange.xn--exemple-caf-lbb.fr"
+    assert platform.validation_email == "admin@xn--exemple-caf-lbb.fr"
+    page = customer_client.get(setup_path(platform)).content.decode()
+    assert "exchange.exemple-café.fr" in page
+    assert "admin@exemple-café.fr" in page
+
+
+def test_case_and_trailing_dot_are_normalised(customer_client, platform):
+    post(customer_client, platform, domain="  Example.COM. ")
+    platform.refresh_from_db()
+    assert platform.server_name == "exchange.example.com"
+
+
+def test_domain_already_used_by_another_platform(customer_client, platform, account):
+    other = delivered_platform(AccountFactory())
+    other_client = Client()
+    other_client.force_login(other.account.users.get())
+    assert post(other_client, other).status_code == 302
+
+    response = post(customer_client, platform)
+    assert "already used by another platform" in response.content.decode()
+    assert_unchanged(platform)
+
+
+@pytest.mark.parametrize("address", ["attacker", "attacker@evil.example", "postmaster@example.com"])
+def test_address_outside_the_offered_list(customer_client, platform, address):
+    response = post(customer_client, platform, validation_email=address)
+    assert "Select a valid choice" in response.content.decode()
+    assert_unchanged(platform)
+
+
+def test_subdomain_outside_the_list(customer_client, platform):
+    response = post(customer_client, platform, subdomain="evil")
+    assert "Select a valid choice" in response.content.decode()
+    assert_unchanged(platform)
+
+
+def test_dns_assist_on_a_domain_not_managed_by_the_account(platform):
+    client = Client()
+    client.force_login(platform.account.users.get())
+    platform.account.zones.create(name="mine.example")
+    response = post(client, platform, domain="example.com", dns_assist="on")
+    page = response.content.decode()
+    assert "DNS Assist is only available for domains whose zone is managed" in page
+    assert "mine.example" in page
+    assert_unchanged(platform)
+
+
+def test_dns_assist_accepted_under_a_parent_zone(platform):
+    client = Client()
+    client.force_login(platform.account.users.get())
+    platform.account.zones.create(name="example.com")
+    post(client, platform, domain="paris.example.com", dns_assist="on")
+    platform.refresh_from_db()
+    assert platform.state == "configured" and platform.dns_assist
+
+
+def test_dns_assist_on_another_accounts_zone(platform):
+    AccountFactory(zones=["example.com"])
+    client = Client()
+    client.force_login(platform.account.users.get())
+    response = post(client, platform, dns_assist="on")
+    assert "DNS Assist is only available" in response.content.decode()
+    assert_unchanged(platform)
+
+
+def test_changed_hidden_field(customer_client, platform):
+    response = post(customer_client, platform, service="pex-someone")
+    assert "This form belongs to another platform" in response.content.decode()
+    assert_unchanged(platform)
+
+
+def test_tampered_link_gets_an_explanation(customer_client, platform):
+    token = links.setup_token(platform)
+    response = customer_client.get(f"/setup/{token[:-2]}xx/")
+    assert response.status_code == 400
+    assert "This setup link is not valid" in response.content.decode()
+
+
+def test_expired_link_gets_an_explanation(customer_client, platform):
+    thirty_one_days_ago = time.time() - 31 * 24 * 3600
+    with mock.patch("django.core.signing.time.time", return_value=thirty_one_days_ago):
+        token = links.setup_token(platform)
+    response = customer_client.get(f"/setup/{token}/")
+    assert response.status_code == 410
+    assert "This setup link has expired" in response.content.decode()
+    assert customer_client.get(setup_path(platform)).status_code == 200  # a fresh one works
+
+
+def test_another_accounts_link_is_404(platform):
+    stranger = AccountFactory()
+    client = Client()
+    client.force_login(stranger.users.get())
+    assert client.get(setup_path(platform)).status_code == 404
+    assert client.post(setup_path(platform), form_data(platform)).status_code == 404
+    assert_unchanged(platform)
+
+
+def test_second_submission_shows_the_state_and_changes_nothing(customer_client, platform):
+    post(customer_client, platform)
+    response = post(customer_client, platform, domain="other.example", subdomain="mail")
+    assert response.status_code == 200
+    assert "exchange.example.com" in response.content.decode()
+    platform.refresh_from_db()
+    assert platform.server_name == "exchange.example.com"
+    assert PlatformEvent.objects.filter(platform=platform, kind="configured").count() == 1
+
+
+def test_post_without_csrf_token_is_refused(platform):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(platform.account.users.get())
+    response = client.post(setup_path(platform), form_data(platform))
+    assert response.status_code == 403
+    assert "Nothing was changed" in response.content.decode()
+    assert_unchanged(platform)

@@ -1,0 +1,102 @@
+"""Address allocation and setup under concurrency, on PostgreSQL's row locks."""
+
+import threading
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from provisioning.models import Platform
+from provisioning.services import platform_configure, platform_deliver, platform_order
+from tests.factories import AccountFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_at_once(functions) -> list:
+    barrier = threading.Barrier(len(functions))
+    outcomes = [None] * len(functions)
+
+    def run(index, function):
+        try:
+            barrier.wait()
+            outcomes[index] = function()
+        except Exception as error:
+            outcomes[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_concurrent_deliveries_never_share_an_address():
+    account = AccountFactory()
+    platforms = [platform_order(account=account, actor="test") for _ in range(16)]
+
+    outcomes = run_at_once([lambda p=p: platform_deliver(platform_id=p.pk) for p in platforms])
+
+    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    rows = list(Platform.objects.values_list("state", "ipv4", "ipv6"))
+    assert {state for state, _, _ in rows} == {"awaiting_setup"}
+    assert len({ipv4 for _, ipv4, _ in rows}) == 16
+    assert len({ipv6 for _, _, ipv6 in rows}) == 16
+
+
+def test_the_database_refuses_a_shared_address():
+    account = AccountFactory()
+    first, second = (platform_order(account=account, actor="test") for _ in range(2))
+    platform_deliver(platform_id=first.pk)
+    first.refresh_from_db()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Platform.objects.filter(pk=second.pk).update(ipv4=first.ipv4)
+
+
+def test_two_submissions_at_once_one_wins():
+    account = AccountFactory()
+    platform = platform_order(account=account, actor="test")
+    platform_deliver(platform_id=platform.pk)
+
+    def submit(subdomain):
+        return lambda: platform_configure(
+            platform_id=platform.pk,
+            actor="test",
+            subdomain=subdomain,
+            domain="example.com",
+            validation_email="admin@example.com",
+            dns_assist=False,
+        )
+
+    outcomes = run_at_once([submit("mail"), submit("webmail")])
+
+    assert sum(isinstance(o, Platform) for o in outcomes) == 1
+    platform.refresh_from_db()
+    assert platform.state == "configured"
+    assert platform.events.filter(kind="configured").count() == 1
+
+
+def test_two_platforms_claiming_one_domain_at_once():
+    account = AccountFactory()
+    platforms = [platform_order(account=account, actor="test") for _ in range(2)]
+    for platform in platforms:
+        platform_deliver(platform_id=platform.pk)
+
+    outcomes = run_at_once(
+        [
+            lambda p=p: platform_configure(
+                platform_id=p.pk,
+                actor="test",
+                subdomain="mail",
+                domain="shared.example",
+                validation_email="admin@shared.example",
+                dns_assist=False,
+            )
+            for p in platforms
+        ]
+    )
+
+    assert sum(isinstance(o, Platform) for o in outcomes) == 1
+    assert Platform.objects.filter(domain="shared.example").count() == 1
