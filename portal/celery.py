@@ -25,13 +25,14 @@ app.conf.update(
 
 if settings.CELERY_BROKER_URL.startswith("filesystem://"):
     folder = settings.CELERY_BROKER_FOLDER
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     app.conf.broker_transport_options = {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
+        "control_folder": str(folder / "control"),
     }
 
 app.conf.beat_schedule = {

@@ -133,6 +133,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # aiosmtpd (the embedded mail sink) logs every SMTP command at INFO.
+    "loggers": {"mail.log": {"level": "WARNING"}},
 }
 
 # DNS (zones app). Without DNS_UPDATE_SERVER the portal keeps the zones' records itself.
