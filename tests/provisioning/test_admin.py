@@ -1,0 +1,66 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from provisioning.models import Platform
+from provisioning.services import platform_fail
+from tests.factories import AccountFactory
+from tests.helpers import delivered_platform
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator_client(client):
+    operator = get_user_model().objects.create_superuser("operator", "op@hoster.example", "pw")
+    client.force_login(operator)
+    return client
+
+
+def test_changelist_shows_the_orders(operator_client, mailbox):
+    platform = delivered_platform(AccountFactory(nic="xx-44444-ovh"))
+    page = operator_client.get("/admin/provisioning/platform/").content.decode()
+    assert platform.service in page and "xx-44444-ovh" in page
+    assert "Awaiting setup" in page and "email_delivery (" in page  # last event column
+
+
+@pytest.mark.parametrize("query", ["xx-55555", "@customer.example", "pex-"])
+def test_search_by_nic_email_service(operator_client, mailbox, query):
+    platform = delivered_platform(AccountFactory(nic="xx-55555-ovh"))
+    page = operator_client.get("/admin/provisioning/platform/", {"q": query}).content.decode()
+    assert platform.service in page
+
+
+def test_filter_by_state(operator_client, mailbox):
+    platform = delivered_platform(AccountFactory())
+    page = operator_client.get(
+        "/admin/provisioning/platform/", {"state__exact": "ready"}
+    ).content.decode()
+    assert platform.service not in page
+    page = operator_client.get(
+        "/admin/provisioning/platform/",
+        {"state__exact": "awaiting_setup", "dns_assist__exact": "0"},
+    ).content.decode()
+    assert platform.service in page
+
+
+def test_detail_shows_timeline_and_emails_read_only(operator_client, mailbox):
+    platform = delivered_platform(AccountFactory())
+    page = operator_client.get(f"/admin/provisioning/platform/{platform.pk}/change/").content
+    page = page.decode()
+    assert "Timeline" in page and "email_delivery" in page
+    assert "est en cours de livraison" in page
+    assert 'name="state"' not in page  # the state is not editable
+
+
+def test_retry_action_resumes_a_failed_platform(operator_client, mailbox):
+    platform = delivered_platform(AccountFactory())
+    platform_fail(platform_id=platform.pk, reason="DNS server unreachable")
+    response = operator_client.post(
+        "/admin/provisioning/platform/",
+        {"action": "retry_failed_stage", "_selected_action": [platform.pk]},
+        follow=True,
+    )
+    assert "retried" in response.content.decode()
+    platform = Platform.objects.get(pk=platform.pk)
+    assert platform.state == "awaiting_setup"
+    assert platform.events.filter(kind="awaiting_setup", actor="staff:operator").exists()
