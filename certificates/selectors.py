@@ -1,0 +1,34 @@
+"""Reads of the certificates app. Never the private key: nothing here decrypts."""
+
+from django.conf import settings
+
+from certificates.acme_client import TxtRecord
+from certificates.errors import CertificateOrderError
+from certificates.models import CertificateAuthority, CertificateOrder
+
+
+def certificate_chain_pem(*, order: CertificateOrder) -> str:
+    """The certificate followed by its intermediates, as a server installs it."""
+    if order.status != CertificateOrder.Status.ISSUED:
+        raise CertificateOrderError("The certificate is not issued yet.")
+    return order.certificate_pem + order.chain_pem
+
+
+def internal_ca_root_pem() -> str | None:
+    """The internal CA's root, for clients that must trust it; None before first use."""
+    return (
+        CertificateAuthority.objects.filter(role=CertificateAuthority.Role.ROOT)
+        .values_list("certificate_pem", flat=True)
+        .first()
+    )
+
+
+def dcv_attempts_left(*, order: CertificateOrder) -> int:
+    return max(settings.DCV_MAX_ATTEMPTS - order.dcv_attempts, 0)
+
+
+def acme_txt_record(*, order: CertificateOrder) -> TxtRecord | None:
+    """The DNS-01 record last asked of the customer (manual path), if any."""
+    if not order.acme_txt_name:
+        return None
+    return TxtRecord(name=order.acme_txt_name, value=order.acme_txt_value)
