@@ -17,6 +17,7 @@ class Email(OwedWork):
     target = GenericForeignKey("target_type", "target_id")
 
     kind = models.CharField(max_length=32)
+    sender = models.CharField(max_length=255, blank=True, help_text="empty: DEFAULT_FROM_EMAIL")
     recipient = models.EmailField()
     language = models.CharField(max_length=2)
     subject = models.CharField(max_length=255)

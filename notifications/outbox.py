@@ -60,6 +60,19 @@ def finish(row: OwedWork, **fields) -> None:
     type(row).objects.filter(pk=row.pk, status=OwedStatus.RUNNING).update(**fields)
 
 
+def reschedule(row: OwedWork, due_at) -> None:
+    """The claimed work is not over but has nothing more to do before due_at (a DNS check
+    to repeat later): back to pending, not counted as a failed attempt."""
+    type(row).objects.filter(pk=row.pk, status=OwedStatus.RUNNING).update(
+        status=OwedStatus.PENDING,
+        due_at=due_at,
+        attempts=0,
+        dispatched_at=None,
+        lease_until=None,
+        last_error="",
+    )
+
+
 def give_up(row: OwedWork, error: str) -> None:
     type(row).objects.filter(pk=row.pk).update(
         status=OwedStatus.FAILED,

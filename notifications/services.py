@@ -3,6 +3,8 @@ a language and a template context; nothing here knows what a platform is."""
 
 import smtplib
 import uuid
+from email.header import Header
+from email.message import Message
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -43,20 +45,34 @@ def _new_message_id() -> str:
 
 @transaction.atomic
 def email_queue(
-    *, target: models.Model, kind: str, recipient: str, language: str, context: dict
+    *,
+    target: models.Model,
+    kind: str,
+    recipient: str,
+    language: str,
+    context: dict,
+    sender: str = "",
+    resend_of: Email | None = None,
+    requested_by: str = "",
 ) -> Email:
-    """Render and queue the one email of this kind for the target; sent after commit."""
+    """Render and queue an email about the target; it is sent after commit.
+
+    A target gets one email of each kind (EmailAlreadyQueued otherwise); a copy a person
+    asked for names the original in `resend_of` and is rendered anew (fresh links, codes)."""
     subject, text, html = render_email(kind=kind, language=language, context=context)
     email = Email(
         target_type=ContentType.objects.get_for_model(target),
         target_id=target.pk,
         kind=kind,
+        sender=sender,
         recipient=recipient,
         language=language,
         subject=subject,
         body_text=text,
         body_html=html,
         message_id=_new_message_id(),
+        resend_of=_original(resend_of),
+        requested_by=requested_by,
     )
     try:
         with transaction.atomic():
@@ -67,25 +83,10 @@ def email_queue(
     return email
 
 
-@transaction.atomic
-def email_resend(*, email: Email, requested_by: str, recipient: str | None = None) -> Email:
-    """Queue a copy of an email a person asked for, with a new Message-ID."""
-    original = email.resend_of or email
-    copy = Email.objects.create(
-        target_type=original.target_type,
-        target_id=original.target_id,
-        kind=original.kind,
-        recipient=recipient or original.recipient,
-        language=original.language,
-        subject=original.subject,
-        body_text=original.body_text,
-        body_html=original.body_html,
-        message_id=_new_message_id(),
-        resend_of=original,
-        requested_by=requested_by,
-    )
-    _dispatch(copy)
-    return copy
+def _original(email: Email | None) -> Email | None:
+    if email is None:
+        return None
+    return email.resend_of or email
 
 
 def _dispatch(email: Email) -> None:
@@ -94,24 +95,13 @@ def _dispatch(email: Email) -> None:
     outbox.dispatch_on_commit(send_email, email)
 
 
-class TransientSmtpError(Exception):
-    pass
-
-
 def email_send(*, email_id: int) -> None:
     """Send one queued email over SMTP: once, or retried with backoff on a temporary
     failure (4xx, connection refused, timeout); a permanent refusal (5xx) marks it failed."""
     email = outbox.claim(Email, email_id, lease_seconds=settings.EMAIL_TIMEOUT * 4 + 60)
     if email is None:
         return
-    message = EmailMultiAlternatives(
-        subject=email.subject,
-        body=email.body_text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[email.recipient],
-        headers={"Message-ID": email.message_id},
-    )
-    message.attach_alternative(email.body_html, "text/html")
+    message = _OutboxMessage(email)
     try:
         with get_connection(fail_silently=False) as connection:
             connection.send_messages([message])
@@ -127,6 +117,31 @@ def email_send(*, email_id: int) -> None:
         _failed(email, f"SMTP unreachable: {error!r}", permanent=False)
     else:
         outbox.finish(email, sent_at=timezone.now(), last_error="")
+
+
+class _OutboxMessage(EmailMultiAlternatives):
+    """An outbox row as Django's mail backends take it (SMTP, or locmem in tests)."""
+
+    def __init__(self, email: Email) -> None:
+        super().__init__(
+            subject=email.subject,
+            body=email.body_text,
+            from_email=email.sender or settings.DEFAULT_FROM_EMAIL,
+            to=[email.recipient],
+            headers={"Message-ID": email.message_id},
+        )
+        self.attach_alternative(email.body_html, "text/html")
+
+    def message(self):
+        message = super().message()
+        if not self.subject.isascii():
+            # Django 5.2 folds an encoded subject right after "Subject:", which readers
+            # show as a leading space; a Header that knows its name folds cleanly.
+            del message["Subject"]
+            Message.__setitem__(
+                message, "Subject", Header(self.subject, "utf-8", header_name="Subject")
+            )
+        return message
 
 
 def _text(value) -> str:

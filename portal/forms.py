@@ -3,7 +3,7 @@ from django.conf import settings
 
 from provisioning.models import Platform
 from provisioning.selectors import domain_in_use, managed_zone
-from provisioning.services import VALIDATION_LOCAL_PARTS
+from provisioning.services import VALIDATION_LOCAL_PARTS, validation_addresses
 from zones.names import InvalidDomainName, display_domain, normalise_domain
 
 # Longest text accepted in the domain field: a 253-character name in U-labels can be
@@ -98,3 +98,20 @@ class SetupForm(forms.Form):
         if not self.managed_zones:
             return "this account manages no zone"
         return "managed: " + ", ".join(display_domain(z) for z in self.managed_zones)
+
+
+class DcvResendForm(forms.Form):
+    """Send the validation email again, to the same or another offered address."""
+
+    validation_email = forms.ChoiceField(label="Send the validation e-mail to", required=False)
+
+    def __init__(self, *args, platform: Platform, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        domain = platform.domain
+        self.fields["validation_email"].choices = [
+            (address, f"{local}@{display_domain(domain)}")
+            for local, address in zip(
+                VALIDATION_LOCAL_PARTS, validation_addresses(domain), strict=True
+            )
+        ]
+        self.fields["validation_email"].initial = platform.validation_email

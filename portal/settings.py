@@ -126,6 +126,21 @@ PLATFORM_IPV6_POOL = env.list("PLATFORM_IPV6_POOL", default=["2001:db8:100::/64"
 SETUP_LINK_MAX_AGE = env.int("SETUP_LINK_MAX_AGE", default=30 * 24 * 3600)
 SERVER_SUBDOMAINS = env.list("SERVER_SUBDOMAINS", default=["exchange", "mail", "webmail"])
 FINALISATION_DELAY = env.int("FINALISATION_DELAY", default=14400)
+# How long a platform may stay in a state before admin flags it "stuck", in seconds:
+# "state=seconds,..." overrides the defaults below.
+PLATFORM_STUCK_AFTER = {
+    "ordered": 600,
+    "awaiting_setup": 7 * 24 * 3600,
+    "configured": 600,
+    "certificate_pending": 7 * 24 * 3600,
+    "certificate_issued": 600,
+    "finalising": FINALISATION_DELAY + 3600,
+    "failed": 0,
+    **{
+        state: int(seconds)
+        for state, seconds in env.dict("PLATFORM_STUCK_AFTER", default={}).items()
+    },
+}
 
 LOGGING = {
     "version": 1,
@@ -145,6 +160,11 @@ DNS_TSIG_SECRET = env.str("DNS_TSIG_SECRET", default="")  # base64
 DNS_RECORD_TTL = env.int("DNS_RECORD_TTL", default=3600)
 DNS_CHECK_RESOLVERS = env.list("DNS_CHECK_RESOLVERS", default=[])  # host:port, system if empty
 DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=5.0)
+# Checks of records not yet verified: first after DNS_CHECK_INTERVAL, then twice as far
+# apart each time up to DNS_CHECK_MAX_INTERVAL; given up DNS_CHECK_STOP_AFTER after ready.
+DNS_CHECK_INTERVAL = env.int("DNS_CHECK_INTERVAL", default=60)
+DNS_CHECK_MAX_INTERVAL = env.int("DNS_CHECK_MAX_INTERVAL", default=3600)
+DNS_CHECK_STOP_AFTER = env.int("DNS_CHECK_STOP_AFTER", default=7 * 24 * 3600)
 
 # Certificates (certificates app).
 CA_BACKEND = env.str("CA_BACKEND", default="internal")  # internal | acme

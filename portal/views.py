@@ -1,20 +1,38 @@
 """Customer-facing pages. Views parse, authorise and call one service."""
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
+from django_fsm import TransitionNotAllowed
 
-from portal.forms import SetupForm
-from provisioning import links, services
-from provisioning.models import Platform, PlatformState
+from certificates.forms import DcvCodeForm
+from certificates.selectors import certificate_chain_pem
+from portal.forms import DcvResendForm, SetupForm
+from provisioning import links, selectors, services
+from provisioning.models import DnsState, Platform, PlatformState
 from provisioning.selectors import platforms_for_user
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    platforms = platforms_for_user(request.user).order_by("-created_at")
+    # As the guide says, a platform being finalised is not shown until it is ready.
+    platforms = (
+        platforms_for_user(request.user)
+        .exclude(state__in=[PlatformState.FINALISING, PlatformState.CANCELLED])
+        .select_related("certificate")
+        .order_by("-created_at")
+    )
+    for platform in platforms:
+        platform.continue_url = (
+            reverse("setup", args=[links.setup_token(platform)])
+            if platform.state == PlatformState.AWAITING_SETUP
+            else reverse("platform", args=[platform.service])
+        )
     return render(request, "portal/home.html", {"platforms": platforms})
 
 
@@ -44,12 +62,8 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No such platform on this account.") from None
 
     if platform.state != PlatformState.AWAITING_SETUP:
-        # Configured already (or not yet delivered): show where it stands, change nothing.
-        return render(
-            request,
-            "portal/status.html",
-            {"platform": platform, "just_configured": request.GET.get("done") == "1"},
-        )
+        # Configured already: the link now leads to where the platform stands.
+        return redirect("platform", service=platform.service)
 
     form = SetupForm(request.POST or None, platform=platform)
     if request.method == "POST" and form.is_valid():
@@ -64,13 +78,140 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
                 dns_assist=data["dns_assist"],
             )
         except services.SetupRefused as refusal:
-            if refusal.field is None:
-                return redirect(request.path)  # configured meanwhile: show its state
+            if refusal.field is None:  # configured meanwhile: show its state
+                return redirect("platform", service=platform.service)
             form.add_error(refusal.field, refusal.message)
         else:
-            return redirect(request.path + "?done=1")
+            return redirect(reverse("platform", args=[platform.service]) + "?configured=1")
     status = 400 if request.method == "POST" else 200
     return render(request, "portal/setup.html", {"platform": platform, "form": form}, status=status)
+
+
+def _own_platform(request: HttpRequest, service: str) -> Platform:
+    try:
+        return platforms_for_user(request.user).select_related("certificate").get(service=service)
+    except Platform.DoesNotExist:
+        raise Http404("No such platform on this account.") from None
+
+
+@login_required
+@require_http_methods(["GET"])
+def platform_status(request: HttpRequest, service: str) -> HttpResponse:
+    platform = _own_platform(request, service)
+    return render(
+        request,
+        "portal/status.html",
+        {
+            "platform": platform,
+            "just_configured": request.GET.get("configured") == "1",
+            "records": selectors.dns_table(platform),
+            "acme_record": selectors.acme_record(platform),
+            "resend_form": DcvResendForm(platform=platform),
+            "finalisation_hours": round(settings.FINALISATION_DELAY / 3600, 1),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def platform_check_dns(request: HttpRequest, service: str) -> HttpResponse:
+    platform = _own_platform(request, service)
+    if not selectors.dns_check_allowed(platform):
+        messages.info(request, "The records were checked a few seconds ago; try again shortly.")
+    else:
+        try:
+            platform = services.platform_dns_check_now(
+                platform_id=platform.pk, actor=services.actor_for(request.user)
+            )
+        except services.StageError as error:
+            messages.error(request, f"The check could not be completed: {error.message}")
+        else:
+            if platform.dns_state == DnsState.VERIFIED:
+                messages.success(request, "Your DNS records are correct.")
+            else:
+                messages.warning(request, "Some records are still missing or wrong: see below.")
+    return redirect("platform", service=service)
+
+
+@login_required
+@require_http_methods(["POST"])
+def platform_dcv_resend(request: HttpRequest, service: str) -> HttpResponse:
+    platform = _own_platform(request, service)
+    form = DcvResendForm(request.POST, platform=platform)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("platform", service=service)
+    try:
+        services.platform_dcv_resend(
+            platform_id=platform.pk,
+            actor=services.actor_for(request.user),
+            address=form.cleaned_data["validation_email"] or None,
+        )
+    except (TransitionNotAllowed, services.SetupRefused) as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            "A new validation e-mail is on its way to "
+            f"{form.cleaned_data['validation_email'] or platform.validation_email}. "
+            "Codes from earlier e-mails no longer work.",
+        )
+    return redirect("platform", service=service)
+
+
+@login_required
+@require_http_methods(["GET"])
+def platform_chain(request: HttpRequest, service: str) -> HttpResponse:
+    platform = _own_platform(request, service)
+    if platform.certificate is None or not platform.certificate.certificate_pem:
+        raise Http404("No certificate issued yet.")
+    response = HttpResponse(
+        certificate_chain_pem(order=platform.certificate), content_type="application/x-pem-file"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{platform.server_name}-chain.pem"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
+    """The validation email's link: paste the code, Next, valid or invalid, Close window."""
+    try:
+        service = links.service_from_dcv_token(token, order_number=order_number)
+    except links.LinkExpired:
+        return _link_error(request, expired=True)
+    except links.LinkInvalid:
+        return _link_error(request, expired=False)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    platform = _own_platform(request, service)
+    form = DcvCodeForm(request.POST or None)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.platform_dcv_submit(
+                platform_id=platform.pk,
+                code=form.cleaned_data["code"],
+                actor=services.actor_for(request.user),
+            )
+        except TransitionNotAllowed:
+            form.add_error(None, "This certificate is not waiting for an e-mail validation.")
+        platform.refresh_from_db()
+    status = 200 if result is None or result.outcome == "valid" else 400
+    if request.method == "POST" and result is None:
+        status = 400
+    return render(
+        request,
+        "certificates/dcv.html",
+        {
+            "platform": platform,
+            "form": form,
+            "result": result,
+            "order": platform.certificate,
+            "close_url": reverse("platform", args=[platform.service]),
+            "new_code_url": reverse("platform-dcv-resend", args=[platform.service]),
+        },
+        status=status,
+    )
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -1,11 +1,71 @@
+"""The operators' and support staff's view of every order."""
+
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.db.models import OuterRef, Subquery
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import OuterRef, Q, Subquery
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 from django_fsm import TransitionNotAllowed
 
 from notifications.models import Email
 from provisioning import services
 from provisioning.models import Account, Job, Platform, PlatformEvent, Zone
+
+# Under this many rows an exact COUNT(*) is cheap; above it the planner's estimate is shown.
+EXACT_COUNT_BELOW = 10_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """Pages without a full COUNT(*) of a large table: PostgreSQL's row estimate stands in
+    (the changelist shows "about" that many), and small results are counted exactly."""
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if connection.vendor != "postgresql":
+            return super().count
+        sql, params = queryset.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            estimate = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+        if estimate < EXACT_COUNT_BELOW:
+            return super().count
+        return int(estimate)
+
+
+def stuck_condition(now=None) -> Q:
+    """Platforms in a state for longer than that state is expected to last."""
+    now = now or timezone.now()
+    condition = Q(pk__in=[])
+    for state, seconds in settings.PLATFORM_STUCK_AFTER.items():
+        condition |= Q(state=state, state_changed_at__lt=now - timedelta(seconds=seconds))
+    return condition
+
+
+class StuckFilter(admin.SimpleListFilter):
+    title = "stuck"
+    parameter_name = "stuck"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Stuck"), ("no", "On time")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(stuck_condition())
+        if self.value() == "no":
+            return queryset.exclude(stuck_condition())
+        return queryset
 
 
 class ReadOnlyInline:
@@ -17,6 +77,9 @@ class ReadOnlyInline:
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -53,12 +116,17 @@ class EmailInline(ReadOnlyInline, GenericTabularInline):
         "status",
         "attempts",
         "sent_at",
-        "message_id",
         "last_error",
         "requested_by",
+        "preview",
     ]
     readonly_fields = fields
     verbose_name_plural = "Emails"
+
+    @admin.display(description="Preview")
+    def preview(self, email):
+        url = reverse("admin:notifications_email_change", args=[email.pk])
+        return format_html('<a href="{}">Open</a>', url)
 
 
 class JobInline(ReadOnlyInline, admin.TabularInline):
@@ -73,13 +141,16 @@ class PlatformAdmin(admin.ModelAdmin):
         "service",
         "account",
         "state",
+        "in_state_for",
+        "stuck",
         "server_name",
         "dns_assist",
         "dns_state",
+        "ca_backend",
         "created_at",
         "last_event",
     ]
-    list_filter = ["state", "dns_assist", "dns_state"]
+    list_filter = ["state", "dns_state", "dns_assist", "certificate__backend", StuckFilter]
     search_fields = [
         "service",
         "account__nic",
@@ -89,36 +160,75 @@ class PlatformAdmin(admin.ModelAdmin):
         "account__email",
         "=order_number",
     ]
-    list_select_related = ["account"]
+    list_select_related = ["account", "certificate"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "account",
+                    "service",
+                    "order_number",
+                    "state",
+                    "in_state_for",
+                    "stuck",
+                    "failed_from",
+                    "failure_reason",
+                ]
+            },
+        ),
+        (
+            "Setup",
+            {"fields": ["domain", "server_name", "validation_email", "dns_assist", "ipv4", "ipv6"]},
+        ),
+        ("DNS", {"fields": ["dns_state", "dns_message", "dns_check_table", "dns_checked_at"]}),
+        ("Certificate", {"fields": ["certificate_details"]}),
+        (
+            "Times",
+            {"fields": ["created_at", "state_changed_at", "configured_at", "due_at", "ready_at"]},
+        ),
+    ]
     readonly_fields = [
         "account",
         "service",
         "order_number",
         "state",
+        "in_state_for",
+        "stuck",
         "failed_from",
         "failure_reason",
         "domain",
         "server_name",
         "validation_email",
         "dns_assist",
-        "dns_state",
         "ipv4",
         "ipv6",
+        "dns_state",
+        "dns_message",
+        "dns_check_table",
+        "dns_checked_at",
+        "certificate_details",
         "created_at",
-        "updated_at",
         "state_changed_at",
         "configured_at",
-        "ready_at",
         "due_at",
+        "ready_at",
     ]
     inlines = [EventInline, EmailInline, JobInline]
-    actions = ["retry_failed_stage", "cancel_platforms"]
+    actions = [
+        "retry_failed_stage",
+        "recheck_dns",
+        "retry_dns_assist",
+        "resend_email",
+        "cancel_platforms",
+    ]
+    change_form_template = "admin/provisioning/platform/change_form.html"
 
     def get_queryset(self, request):
-        latest = PlatformEvent.objects.filter(platform=OuterRef("pk")).order_by(
-            "-created_at", "-id"
-        )
+        latest = PlatformEvent.objects.filter(platform=OuterRef("pk"))
+        latest = latest.order_by("-created_at", "-id")
         return (
             super()
             .get_queryset(request)
@@ -134,21 +244,76 @@ class PlatformAdmin(admin.ModelAdmin):
             return "—"
         return f"{platform.last_event_kind} ({platform.last_event_at:%Y-%m-%d %H:%M})"
 
+    @admin.display(description="In state for", ordering="state_changed_at")
+    def in_state_for(self, platform):
+        return timesince(platform.state_changed_at)
+
+    @admin.display(description="Stuck", boolean=True)
+    def stuck(self, platform):
+        limit = settings.PLATFORM_STUCK_AFTER.get(platform.state)
+        if limit is None:
+            return False
+        return platform.state_changed_at < timezone.now() - timedelta(seconds=limit)
+
+    @admin.display(description="CA", ordering="certificate__backend")
+    def ca_backend(self, platform):
+        return platform.certificate.backend if platform.certificate else "—"
+
+    @admin.display(description="Last DNS check")
+    def dns_check_table(self, platform):
+        if not platform.dns_records:
+            return "Not checked yet"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (r["rtype"], r["name"], r["expected"], ", ".join(r["found"]) or "—", r["status"])
+                for r in platform.dns_records
+            ),
+        )
+        return format_html(
+            "<table><tr><th>Type</th><th>Name</th><th>Expected</th><th>Found</th>"
+            "<th>Status</th></tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="Certificate")
+    def certificate_details(self, platform):
+        order = platform.certificate
+        if order is None:
+            return "No certificate order yet"
+        return format_html(
+            "Backend {} · status {}<br>Serial {}<br>Issuer {}<br>Valid {} → {}<br>"
+            "Validation address {} · wrong codes {} · locked {}",
+            order.backend,
+            order.status,
+            order.serial or "—",
+            order.issuer or "—",
+            order.not_before or "—",
+            order.not_after or "—",
+            order.validation_email,
+            order.dcv_attempts,
+            "yes" if order.dcv_locked else "no",
+        )
+
     def has_add_permission(self, request):
         return False  # orders come from the ordering system (API or place_order)
 
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def _each(self, request, queryset, service, done: str):
+    def has_resend_permission(self, request):
+        return request.user.has_perm("provisioning.resend_email")
+
+    # Actions
+
+    def _each(self, request, queryset, service, done: str, **kwargs):
         actor = f"staff:{request.user.get_username()}"
         for platform in queryset:
             try:
-                service(platform_id=platform.pk, actor=actor)
-            except TransitionNotAllowed:
-                self.message_user(
-                    request, f"{platform}: not possible in state {platform.state}.", messages.ERROR
-                )
+                service(platform_id=platform.pk, actor=actor, **kwargs)
+            except (TransitionNotAllowed, services.StageError) as error:
+                self.message_user(request, f"{platform}: not possible — {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{platform}: {done}.", messages.SUCCESS)
 
@@ -156,6 +321,71 @@ class PlatformAdmin(admin.ModelAdmin):
     def retry_failed_stage(self, request, queryset):
         self._each(request, queryset, services.platform_retry, "retried")
 
+    @admin.action(description="Re-check DNS now", permissions=["change"])
+    def recheck_dns(self, request, queryset):
+        self._each(
+            request,
+            queryset.exclude(server_name=""),
+            services.platform_dns_check_now,
+            "DNS checked",
+        )
+
+    @admin.action(description="Retry DNS Assist", permissions=["change"])
+    def retry_dns_assist(self, request, queryset):
+        self._each(request, queryset, services.platform_dns_assist_retry, "DNS Assist retried")
+
+    @admin.action(description="Resend an email…", permissions=["resend"])
+    def resend_email(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose one platform to resend an email.", messages.ERROR)
+            return None
+        return redirect("admin:provisioning_platform_resend", queryset.get().pk)
+
     @admin.action(description="Cancel", permissions=["change"])
     def cancel_platforms(self, request, queryset):
         self._each(request, queryset, services.platform_cancel, "cancelled")
+
+    # Resend page: choose which email goes out again.
+
+    def get_urls(self):
+        resend = path(
+            "<int:platform_id>/resend/",
+            self.admin_site.admin_view(self.resend_view),
+            name="provisioning_platform_resend",
+        )
+        return [resend, *super().get_urls()]
+
+    def resend_view(self, request, platform_id: int):
+        if not self.has_resend_permission(request):
+            raise PermissionDenied
+        platform = get_object_or_404(Platform, pk=platform_id)
+        sent_kinds = list(
+            platform.emails.filter(resend_of=None)
+            .order_by("created_at")
+            .values_list("kind", flat=True)
+        )
+        if request.method == "POST":
+            kind = request.POST.get("kind", "")
+            if kind not in sent_kinds:
+                self.message_user(request, "Choose one of the emails sent.", messages.ERROR)
+            else:
+                self._each(
+                    request,
+                    [platform],
+                    services.platform_email_resend,
+                    f"{kind} email resent",
+                    kind=kind,
+                )
+                return redirect("admin:provisioning_platform_change", platform.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Resend an email of {platform.service}",
+            "platform": platform,
+            "kinds": sent_kinds,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/provisioning/platform/resend.html", context)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["can_resend"] = self.has_resend_permission(request)
+        return super().render_change_form(request, context, *args, **kwargs)

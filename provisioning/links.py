@@ -1,11 +1,12 @@
-"""Signed, expiring setup links. The signature binds the service name; the view still
-requires a login of the owning account."""
+"""Signed, expiring links sent by email. The signature binds the service name (and the
+order number for validation links); the pages still require a login of the owning account."""
 
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
-SALT = "provisioning.setup-link"
+SETUP_SALT = "provisioning.setup-link"
+DCV_SALT = "provisioning.dcv-link"
 
 
 class LinkInvalid(Exception):
@@ -17,20 +18,48 @@ class LinkExpired(Exception):
 
 
 def setup_token(platform) -> str:
-    return signing.dumps({"service": platform.service}, salt=SALT, compress=True)
+    return signing.dumps({"service": platform.service}, salt=SETUP_SALT, compress=True)
 
 
 def setup_url(platform) -> str:
     return settings.PORTAL_BASE_URL + reverse("setup", args=[setup_token(platform)])
 
 
-def service_from_token(token: str) -> str:
+def status_url(platform) -> str:
+    return settings.PORTAL_BASE_URL + reverse("platform", args=[platform.service])
+
+
+def dcv_token(platform) -> str:
+    data = {"service": platform.service, "order": platform.order_number}
+    return signing.dumps(data, salt=DCV_SALT, compress=True)
+
+
+def dcv_url(platform) -> str:
+    return settings.PORTAL_BASE_URL + reverse(
+        "dcv", args=[platform.order_number, dcv_token(platform)]
+    )
+
+
+def _load(token: str, *, salt: str, max_age: int) -> dict:
     try:
-        data = signing.loads(token, salt=SALT, max_age=settings.SETUP_LINK_MAX_AGE)
+        data = signing.loads(token, salt=salt, max_age=max_age)
     except signing.SignatureExpired:
         raise LinkExpired from None
     except signing.BadSignature:
         raise LinkInvalid from None
     if not isinstance(data, dict) or not isinstance(data.get("service"), str):
+        raise LinkInvalid
+    return data
+
+
+def service_from_token(token: str) -> str:
+    return _load(token, salt=SETUP_SALT, max_age=settings.SETUP_LINK_MAX_AGE)["service"]
+
+
+def service_from_dcv_token(token: str, *, order_number: int) -> str:
+    """The service of a validation link, provided the order number in the URL is the one
+    signed: a link whose number was changed is refused."""
+    data = _load(token, salt=DCV_SALT, max_age=settings.DCV_CODE_TTL)
+    if data.get("order") != order_number:
         raise LinkInvalid
     return data["service"]

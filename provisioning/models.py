@@ -113,6 +113,20 @@ class Platform(FSMModelMixin, models.Model):
     dns_state = models.CharField(max_length=20, choices=DnsState.choices, default=DnsState.PENDING)
     ipv4 = models.GenericIPAddressField("IPv4", protocol="IPv4", null=True, blank=True, unique=True)
     ipv6 = models.GenericIPAddressField("IPv6", protocol="IPv6", null=True, blank=True, unique=True)
+    # The last DNS check: [{"rtype", "name", "expected", "found": [...], "status"}, ...]
+    dns_records = models.JSONField(default=list, blank=True)
+    dns_checked_at = models.DateTimeField(null=True, blank=True)
+    dns_checks_unverified = models.PositiveIntegerField(
+        default=0, help_text="consecutive checks that did not verify (spaces the next ones)"
+    )
+    dns_message = models.TextField(blank=True, help_text="why DNS Assist failed, in words")
+    certificate = models.OneToOneField(
+        "certificates.CertificateOrder",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="platform",
+    )
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -132,7 +146,9 @@ class Platform(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("resend_email", "Can resend service emails")]
         indexes = [
+            models.Index(fields=["state", "state_changed_at"]),
             models.Index(fields=["state", "due_at"]),
             models.Index(fields=["dns_state"]),
             models.Index(fields=["domain"]),
@@ -268,6 +284,12 @@ class PlatformEvent(models.Model):
 
 class JobKind(models.TextChoices):
     DELIVER = "deliver", "Delivery"
+    DNS_ASSIST = "dns_assist", "DNS Assist"
+    DNS_CHECK = "dns_check", "DNS check"
+    CERTIFICATE = "certificate", "Certificate request"
+    ACME_DNS = "acme_dns", "ACME DNS-01 (DNS Assist)"
+    ACME_MANUAL = "acme_manual", "ACME DNS-01 (customer's record)"
+    FINALISE = "finalise", "Finalisation"
 
 
 class Job(OwedWork):

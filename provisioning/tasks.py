@@ -1,19 +1,37 @@
 """Thin tasks: take an id, claim the owed row, call one service."""
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
 
 from notifications import outbox
 from provisioning import services
-from provisioning.models import Job
+from provisioning.models import Job, JobKind
 
 logger = logging.getLogger(__name__)
 
 
-class PermanentFailure(Exception):
-    """A stage that cannot succeed by being retried: the platform fails at once."""
+@dataclass(frozen=True)
+class Stage:
+    """What a job runs, and what giving up on it means for the platform. A handler may
+    return a datetime: the job is then rescheduled (a check to repeat), not finished."""
+
+    run: callable
+    give_up: callable = services.platform_fail
+
+
+STAGES = {
+    JobKind.DELIVER: Stage(services.platform_deliver),
+    JobKind.DNS_ASSIST: Stage(services.platform_dns_assist, services.platform_dns_assist_failed),
+    JobKind.DNS_CHECK: Stage(services.platform_dns_check, services.platform_dns_assist_failed),
+    JobKind.CERTIFICATE: Stage(services.platform_certificate_request),
+    JobKind.ACME_DNS: Stage(services.platform_acme_dns),
+    JobKind.ACME_MANUAL: Stage(services.platform_acme_manual),
+    JobKind.FINALISE: Stage(services.platform_make_ready),
+}
 
 
 @shared_task(name="provisioning.tasks.run_job")
@@ -21,22 +39,30 @@ def run_job(job_id: int) -> None:
     job = outbox.claim(Job, job_id, lease_seconds=settings.JOB_LEASE_SECONDS)
     if job is None:
         return  # done, taken by another worker, or not due: a duplicate delivery
-    handler = services.JOB_HANDLERS[job.kind]
+    stage = STAGES[job.kind]
     try:
-        handler(platform_id=job.platform_id)
-    except PermanentFailure as error:
-        outbox.give_up(job, str(error))
-        services.platform_fail(platform_id=job.platform_id, reason=str(error))
+        again_at = stage.run(platform_id=job.platform_id)
+    except services.StageError as error:
+        _failed(job, stage, error.message, transient=error.transient)
     except Exception as error:
         logger.exception("Job %s (%s) failed", job.pk, job.kind)
-        detail = f"{type(error).__name__}: {error}"
-        if not outbox.retry_later(job, detail, max_attempts=settings.JOB_MAX_ATTEMPTS):
-            services.platform_fail(
-                platform_id=job.platform_id,
-                reason=f"{job.get_kind_display()} failed after {job.attempts} attempts: {detail}",
-            )
+        _failed(job, stage, f"{type(error).__name__}: {error}", transient=True)
     else:
-        outbox.finish(job, last_error="")
+        if isinstance(again_at, datetime):
+            outbox.reschedule(job, again_at)
+        else:
+            outbox.finish(job, last_error="")
+
+
+def _failed(job: Job, stage: Stage, error: str, *, transient: bool) -> None:
+    if transient and outbox.retry_later(job, error, max_attempts=settings.JOB_MAX_ATTEMPTS):
+        return
+    if not transient:
+        outbox.give_up(job, error)
+    reason = f"{job.get_kind_display()} failed: {error}"
+    if transient:
+        reason = f"{job.get_kind_display()} failed after {job.attempts} attempts: {error}"
+    stage.give_up(platform_id=job.platform_id, reason=reason)
 
 
 @shared_task(name="provisioning.tasks.dispatch_due_jobs")

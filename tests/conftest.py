@@ -11,7 +11,7 @@ from django.db import connection
 
 from tests import factories
 
-pytest_plugins = ["tests.processes"]
+pytest_plugins = ["tests.processes", "tests.bind"]
 
 
 def free_port() -> int:

@@ -5,9 +5,8 @@ from django.utils import timezone
 
 from notifications import outbox
 from notifications.models import Email
-from notifications.services import email_resend
 from notifications.tasks import dispatch_due_emails, send_email
-from provisioning.services import platform_order
+from provisioning.services import platform_email_resend, platform_order
 from tests.factories import AccountFactory
 from tests.helpers import work_off
 
@@ -76,11 +75,14 @@ def test_retries_are_bounded(mailbox, delivery_email, settings):
 
 def test_a_resend_is_a_new_row_and_a_second_message(mailbox, delivery_email):
     work_off()
-    copy = email_resend(email=delivery_email, requested_by="staff:alice")
+    platform_email_resend(
+        platform_id=delivery_email.target_id, kind="delivery", actor="staff:alice"
+    )
     work_off()
     messages = mailbox.wait_for(2)
     assert len(messages) == 2
-    assert copy.resend_of == delivery_email and copy.message_id != delivery_email.message_id
+    copy = Email.objects.get(resend_of=delivery_email)
+    assert copy.requested_by == "staff:alice" and copy.message_id != delivery_email.message_id
     assert {m["Message-ID"] for m in messages} == {copy.message_id, delivery_email.message_id}
 
 

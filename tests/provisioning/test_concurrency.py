@@ -73,9 +73,13 @@ def test_two_submissions_at_once_one_wins():
     outcomes = run_at_once([submit("mail"), submit("webmail")])
 
     assert sum(isinstance(o, Platform) for o in outcomes) == 1
+    winner = next(o for o in outcomes if isinstance(o, Platform))
     platform.refresh_from_db()
-    assert platform.state == "configured"
+    assert platform.server_name == winner.server_name
     assert platform.events.filter(kind="configured").count() == 1
+    assert [str(o) for o in outcomes if not isinstance(o, Platform)] == [
+        "This platform is already configured."
+    ]
 
 
 def test_two_platforms_claiming_one_domain_at_once():

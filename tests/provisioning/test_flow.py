@@ -1,0 +1,188 @@
+"""The guide's five steps in the test process, against BIND9, the internal CA and SMTP."""
+
+import re
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from notifications.models import Email
+from provisioning import links
+from provisioning.models import Job, Platform
+from provisioning.services import platform_order
+from tests.conftest import text_body
+from tests.factories import AccountFactory
+from tests.helpers import work_off
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def dns(bind, settings):
+    bind.configure(settings)
+    return bind
+
+
+def configure(platform, *, dns_assist: bool, domain: str) -> Client:
+    client = Client()
+    client.force_login(platform.account.users.get())
+    response = client.post(
+        f"/setup/{links.setup_token(platform)}/",
+        {
+            "service": platform.service,
+            "subdomain": "exchange",
+            "domain": domain,
+            "validation_email": "hostmaster",
+            "dns_assist": "on" if dns_assist else "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    return client
+
+
+def paste_code(client, message) -> str:
+    body = text_body(message)
+    code = re.search(r"^\s{4}(\S+)\s*$", body, re.M).group(1)
+    path = re.search(r"https?://[^/\s]+(/dcv/\S+/)", body).group(1)
+    page = client.post(path, {"code": f"  {code.lower()} "}).content.decode()
+    return page
+
+
+def finish_finalisation() -> None:
+    """Four hours later."""
+    Platform.objects.filter(state="finalising").update(due_at=timezone.now())
+    Job.objects.filter(kind="finalise").update(due_at=timezone.now())
+    work_off()
+
+
+def test_dns_assist_platform_goes_from_order_to_ready(dns, mailbox, settings):
+    account = AccountFactory(nic="xx-70000-ovh", zones=[dns.zone], language="fr")
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = configure(platform, dns_assist=True, domain=dns.zone)
+    work_off()
+
+    server_name = f"exchange.{dns.zone}"
+    platform.refresh_from_db()
+    assert dns.served(server_name, "A") == {platform.ipv4}
+    assert dns.served(server_name, "AAAA") == {platform.ipv6}
+    assert platform.dns_state == "verified"
+    assert platform.state == "certificate_pending"
+
+    [dcv] = mailbox.with_subject("Domain Control Validation")
+    assert dcv["Subject"] == (
+        f"ORDER #{platform.order_number} - Domain Control Validation for {server_name}"
+    )
+    assert dcv["To"] == f"hostmaster@{dns.zone}"
+    page = paste_code(client, dcv)
+    assert "The code is valid" in page
+
+    platform.refresh_from_db()
+    assert platform.state == "finalising"
+    assert platform.due_at > timezone.now()
+    home = client.get("/").content.decode()
+    assert platform.service not in home  # hidden while finalising, as the guide says
+
+    finish_finalisation()
+    platform.refresh_from_db()
+    assert platform.state == "ready"
+    [ready] = mailbox.with_subject("est prêt")
+    assert ready["Subject"] == (
+        f"[xx-70000-ovh] Votre service Private Exchange {platform.service} est prêt !"
+    )
+    body = text_body(ready)
+    assert f"https://{server_name}/owa" in body
+    assert "Attention" not in body  # DNS verified: no warning
+    assert platform.certificate.not_after.strftime("%d/%m/%Y") in body
+    home = client.get("/").content.decode()
+    assert platform.service in home and f"https://{server_name}/owa" in home
+
+    kinds = list(Email.objects.order_by("created_at").values_list("kind", flat=True))
+    assert kinds == ["delivery", "dcv", "ready"]
+    assert len(mailbox.messages) == 3
+
+
+def test_manual_dns_path_emails_the_records_and_checks_them(dns, mailbox):
+    account = AccountFactory(language="en")
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = configure(platform, dns_assist=False, domain=dns.zone)
+    work_off()
+    platform.refresh_from_db()
+    server_name = f"exchange.{dns.zone}"
+
+    [instructions] = mailbox.with_subject("DNS records to create")
+    body = text_body(instructions)
+    assert f"Name: {server_name}   Type: A   Value: {platform.ipv4}   TTL: 3600" in body
+    assert f"Name: {server_name}   Type: AAAA   Value: {platform.ipv6}   TTL: 3600" in body
+    assert platform.dns_state == "mismatch"
+    status = client.get(f"/platforms/{platform.service}/").content.decode()
+    assert status.count("Missing") == 2
+    assert dns.served(server_name, "A") == set()  # the portal wrote nothing
+
+    dns.set_records(server_name, "A", [platform.ipv4])
+    dns.set_records(server_name, "AAAA", ["2001:db8:ffff::1"])
+    refused = client.post(f"/platforms/{platform.service}/check-dns/", follow=True)
+    assert "checked a few seconds ago" in refused.content.decode()
+    Platform.objects.filter(pk=platform.pk).update(dns_checked_at=None)  # seconds later
+    client.post(f"/platforms/{platform.service}/check-dns/")
+    platform.refresh_from_db()
+    assert platform.dns_state == "mismatch"
+    status = client.get(f"/platforms/{platform.service}/").content.decode()
+    assert "2001:db8:ffff::1" in status and "Wrong" in status and "✓ OK" in status
+
+    dns.set_records(server_name, "AAAA", [platform.ipv6])
+    Platform.objects.filter(pk=platform.pk).update(dns_checked_at=None)
+    client.post(f"/platforms/{platform.service}/check-dns/")
+    platform.refresh_from_db()
+    assert platform.dns_state == "verified"
+    assert not Job.objects.filter(platform=platform, kind="dns_check", status="pending").exists()
+
+
+def test_ready_email_warns_when_records_are_missing(dns, mailbox):
+    account = AccountFactory(language="en")
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = configure(platform, dns_assist=False, domain=dns.zone)
+    work_off()
+    [dcv] = mailbox.with_subject("Domain Control Validation")
+    paste_code(client, dcv)
+    finish_finalisation()
+
+    [ready] = mailbox.with_subject("is ready!")
+    body = text_body(ready)
+    assert "Warning: the DNS records" in body
+    assert f"A exchange.{dns.zone}: missing" in body
+    assert "Next step: add your first domain" in body
+
+
+def test_wrong_tsig_secret_sets_dns_error_in_words(dns, mailbox, settings):
+    settings.DNS_TSIG_SECRET = "d3Jvbmcgc2VjcmV0IHdyb25nIHNlY3JldA=="
+    account = AccountFactory(zones=[dns.zone])
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = configure(platform, dns_assist=True, domain=dns.zone)
+    work_off()
+    platform.refresh_from_db()
+    assert platform.dns_state == "error"
+    assert "TSIG" in platform.dns_message
+    assert platform.state == "certificate_pending"  # DNS never blocks the certificate
+    page = client.get(f"/platforms/{platform.service}/").content.decode()
+    assert "DNS Assist could not write the records" in page
+
+
+def test_dns_server_down_is_retried_then_error(dns, mailbox, settings):
+    settings.JOB_MAX_ATTEMPTS = 3
+    account = AccountFactory(zones=[dns.zone])
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    configure(platform, dns_assist=True, domain=dns.zone)
+    dns.stop()
+    for _ in range(3):
+        Job.objects.filter(kind="dns_assist", status="pending").update(due_at=timezone.now())
+        work_off()
+    job = Job.objects.get(kind="dns_assist")
+    platform.refresh_from_db()
+    assert job.attempts == 3 and job.status == "failed"
+    assert platform.dns_state == "error"
+    assert "did not answer" in platform.dns_message or "refused" in platform.dns_message
