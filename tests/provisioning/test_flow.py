@@ -186,3 +186,27 @@ def test_dns_server_down_is_retried_then_error(dns, mailbox, settings):
     assert job.attempts == 3 and job.status == "failed"
     assert platform.dns_state == "error"
     assert "did not answer" in platform.dns_message or "refused" in platform.dns_message
+
+
+def test_finalisation_run_twice_sends_one_ready_email(dns, mailbox):
+    from provisioning.services import platform_make_ready
+    from provisioning.tasks import dispatch_due_jobs, run_job
+
+    account = AccountFactory(zones=[dns.zone], language="en")
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = configure(platform, dns_assist=True, domain=dns.zone)
+    work_off()
+    paste_code(client, mailbox.with_subject("Domain Control Validation")[0])
+    finish_finalisation()
+    job = Job.objects.get(kind="finalise")
+
+    run_job(job.pk)  # a redelivered message
+    platform_make_ready(platform_id=platform.pk)  # a second sweeper
+    Job.objects.filter(pk=job.pk).update(status="pending", dispatched_at=None)
+    dispatch_due_jobs()  # beat finds it owed again (eager: runs it)
+    work_off()
+
+    assert Email.objects.filter(kind="ready").count() == 1
+    assert len(mailbox.with_subject("is ready!")) == 1
+    assert platform.events.filter(kind="ready").count() == 1
