@@ -91,6 +91,17 @@ STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 
+# Shared by every web process for rate limits: use Redis in production
+# (CACHE_URL=redis://host:6379/1); the embedded default keeps counts in the process.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+RATELIMIT_ENABLED = env.bool("RATELIMIT_ENABLED", default=True)
+# scope: (requests, seconds), counted per client address and per target.
+RATELIMITS = {
+    "login": (10, 300),
+    "dcv": (10, 600),
+    "api": (1200, 60),
+}
+
 # Email: every message is an outbox row sent by a task (notifications app).
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")

@@ -11,7 +11,7 @@ from django.db import connection
 
 from tests import factories
 
-pytest_plugins = ["tests.processes", "tests.bind"]
+pytest_plugins = ["tests.processes", "tests.bind", "tests.pebble"]
 
 
 def free_port() -> int:
@@ -127,3 +127,11 @@ def eager_celery():
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
