@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import OuterRef, Q, Subquery
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django_fsm import TransitionNotAllowed
 
+from certificates.selectors import certificate_chain_pem
 from notifications.models import Email
 from provisioning import services
 from provisioning.models import Account, Job, Platform, PlatformEvent, Zone
@@ -282,7 +284,7 @@ class PlatformAdmin(admin.ModelAdmin):
         order = platform.certificate
         if order is None:
             return "No certificate order yet"
-        return format_html(
+        details = format_html(
             "Backend {} · status {}<br>Serial {}<br>Issuer {}<br>Valid {} → {}<br>"
             "Validation address {} · wrong codes {} · locked {}",
             order.backend,
@@ -295,6 +297,10 @@ class PlatformAdmin(admin.ModelAdmin):
             order.dcv_attempts,
             "yes" if order.dcv_locked else "no",
         )
+        if order.status != "issued":
+            return details
+        url = reverse("admin:provisioning_platform_chain", args=[platform.pk])
+        return format_html('{}<br><a href="{}">Download the chain (PEM)</a>', details, url)
 
     def has_add_permission(self, request):
         return False  # orders come from the ordering system (API or place_order)
@@ -353,7 +359,26 @@ class PlatformAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.resend_view),
             name="provisioning_platform_resend",
         )
-        return [resend, *super().get_urls()]
+        chain = path(
+            "<int:platform_id>/certificate-chain.pem",
+            self.admin_site.admin_view(self.chain_view),
+            name="provisioning_platform_chain",
+        )
+        return [resend, chain, *super().get_urls()]
+
+    def chain_view(self, request, platform_id: int):
+        """The issued certificate and its intermediates; never the key."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        platform = get_object_or_404(Platform.objects.select_related("certificate"), pk=platform_id)
+        if platform.certificate is None or platform.certificate.status != "issued":
+            raise Http404("No certificate issued yet.")
+        response = HttpResponse(
+            certificate_chain_pem(order=platform.certificate),
+            content_type="application/x-pem-file",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{platform.server_name}-chain.pem"'
+        return response
 
     def resend_view(self, request, platform_id: int):
         if not self.has_resend_permission(request):

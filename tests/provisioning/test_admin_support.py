@@ -1,5 +1,6 @@
 """Operators and support staff in admin: stuck flags, resends, restricted actions, speed."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -144,3 +145,29 @@ def test_changelist_queries_do_not_grow_with_the_table(operator_client):
     at_thousand = _changelist_queries(operator_client)
     assert at_ten == at_thousand
     assert at_thousand <= 12
+
+
+def test_operator_downloads_the_chain_never_the_key(operator_client, mailbox, bind, settings):
+    from provisioning.services import platform_configure, platform_dcv_submit
+
+    bind.configure(settings)
+    platform = delivered_platform(AccountFactory())
+    platform_configure(
+        platform_id=platform.pk,
+        actor="test",
+        subdomain="mail",
+        domain="chain.example",
+        validation_email="admin@chain.example",
+        dns_assist=False,
+    )
+    work_off()
+    body = mailbox.with_subject("Domain Control Validation")[0].get_body(("plain",)).get_content()
+    code = re.search(r"^\s{4}(\S+)\s*$", body, re.M).group(1)
+    result = platform_dcv_submit(platform_id=platform.pk, code=code, actor="test")
+    assert result.outcome == "valid"
+    detail = operator_client.get(f"{CHANGELIST}{platform.pk}/change/").content.decode()
+    assert "Download the chain" in detail
+    chain = operator_client.get(f"{CHANGELIST}{platform.pk}/certificate-chain.pem")
+    assert chain.status_code == 200
+    assert chain.content.decode().count("BEGIN CERTIFICATE") == 2
+    assert b"PRIVATE KEY" not in chain.content
