@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.html import format_html
 
 from notifications.models import Email
 
@@ -9,7 +10,34 @@ class EmailAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "language"]
     search_fields = ["recipient", "subject", "message_id"]
     show_full_result_count = False
-    readonly_fields = [f.name for f in Email._meta.fields]
+    fields = [
+        "kind",
+        "recipient",
+        "sender",
+        "language",
+        "subject",
+        "status",
+        "attempts",
+        "due_at",
+        "last_error",
+        "sent_at",
+        "message_id",
+        "resend_of",
+        "requested_by",
+        "preview",
+        "body_text",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Rendered")
+    def preview(self, email):
+        # A sandboxed frame: the email's HTML is shown as the recipient sees it, and no
+        # script in it can run in the admin's origin.
+        return format_html(
+            '<iframe sandbox="" srcdoc="{}" title="Email preview" '
+            'style="width:100%;min-width:640px;height:480px;border:1px solid #ccc;"></iframe>',
+            email.body_html,
+        )
 
     def has_add_permission(self, request):
         return False

@@ -64,3 +64,11 @@ def test_retry_action_resumes_a_failed_platform(operator_client, mailbox):
     platform = Platform.objects.get(pk=platform.pk)
     assert platform.state == "awaiting_setup"
     assert platform.events.filter(kind="awaiting_setup", actor="staff:operator").exists()
+
+
+def test_email_preview_is_rendered_in_a_sandbox(operator_client, mailbox):
+    platform = delivered_platform(AccountFactory())
+    email = platform.emails.get()
+    page = operator_client.get(f"/admin/notifications/email/{email.pk}/change/").content.decode()
+    assert '<iframe sandbox="" srcdoc="' in page
+    assert "Configurer ma plateforme" in page
