@@ -5,7 +5,7 @@ from django.utils import timezone
 from notifications.models import Email
 from notifications.tasks import send_email
 from provisioning.models import Job, Platform
-from provisioning.services import platform_order
+from provisioning.services import platform_configure, platform_order
 from provisioning.tasks import run_job
 
 
@@ -35,3 +35,20 @@ def _due_ids(model, now) -> list[int]:
     return list(
         model.objects.filter(status="pending", due_at__lte=now).values_list("pk", flat=True)
     )
+
+
+def validating_platform(account, *, domain: str) -> Platform:
+    """A platform delivered and set up without DNS Assist (admin@domain validates), its
+    owed work done: it waits for its validation code."""
+    platform = delivered_platform(account)
+    platform_configure(
+        platform_id=platform.pk,
+        actor="test",
+        subdomain="mail",
+        domain=domain,
+        validation_email=f"admin@{domain}",
+        dns_assist=False,
+    )
+    work_off()
+    platform.refresh_from_db()
+    return platform

@@ -12,7 +12,7 @@ from provisioning.models import Platform
 from provisioning.services import platform_configure
 from tests.conftest import text_body
 from tests.factories import AccountFactory
-from tests.helpers import delivered_platform, work_off
+from tests.helpers import delivered_platform, validating_platform, work_off
 
 pytestmark = pytest.mark.django_db
 
@@ -21,17 +21,7 @@ pytestmark = pytest.mark.django_db
 def pending(mailbox, bind, settings):
     """A platform waiting for its validation code, its customer's client and the email."""
     bind.configure(settings)
-    platform = delivered_platform(AccountFactory(language="en"))
-    platform_configure(
-        platform_id=platform.pk,
-        actor="test",
-        subdomain="mail",
-        domain="client.example",
-        validation_email="admin@client.example",
-        dns_assist=False,
-    )
-    work_off()
-    platform.refresh_from_db()
+    platform = validating_platform(AccountFactory(language="en"), domain="client.example")
     assert platform.state == "certificate_pending"
     client = Client()
     client.force_login(platform.account.users.get())

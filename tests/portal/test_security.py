@@ -10,9 +10,8 @@ from django.test import Client
 from certificates.models import CertificateOrder
 from provisioning import links
 from provisioning.models import Platform
-from provisioning.services import platform_configure
 from tests.factories import PASSWORD, AccountFactory
-from tests.helpers import delivered_platform, work_off
+from tests.helpers import delivered_platform, validating_platform
 
 pytestmark = pytest.mark.django_db
 
@@ -20,18 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def configured(mailbox, bind, settings):
     bind.configure(settings)
-    platform = delivered_platform(AccountFactory(language="en"))
-    platform_configure(
-        platform_id=platform.pk,
-        actor="test",
-        subdomain="mail",
-        domain="victim.example",
-        validation_email="admin@victim.example",
-        dns_assist=False,
-    )
-    work_off()
-    platform.refresh_from_db()
-    return platform
+    return validating_platform(AccountFactory(language="en"), domain="victim.example")
 
 
 @pytest.fixture
