@@ -13,7 +13,7 @@ from django.utils import timezone
 from notifications.models import Email
 from provisioning.models import Account, Platform, PlatformEvent
 from tests.factories import AccountFactory
-from tests.helpers import delivered_platform, work_off
+from tests.helpers import delivered_platform, validating_platform, work_off
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/provisioning/platform/"
@@ -148,19 +148,10 @@ def test_changelist_queries_do_not_grow_with_the_table(operator_client):
 
 
 def test_operator_downloads_the_chain_never_the_key(operator_client, mailbox, bind, settings):
-    from provisioning.services import platform_configure, platform_dcv_submit
+    from provisioning.services import platform_dcv_submit
 
     bind.configure(settings)
-    platform = delivered_platform(AccountFactory())
-    platform_configure(
-        platform_id=platform.pk,
-        actor="test",
-        subdomain="mail",
-        domain="chain.example",
-        validation_email="admin@chain.example",
-        dns_assist=False,
-    )
-    work_off()
+    platform = validating_platform(AccountFactory(), domain="chain.example")
     body = mailbox.with_subject("Domain Control Validation")[0].get_body(("plain",)).get_content()
     code = re.search(r"^\s{4}(\S+)\s*$", body, re.M).group(1)
     result = platform_dcv_submit(platform_id=platform.pk, code=code, actor="test")
