@@ -282,9 +282,9 @@ def platform_retry(*, platform_id: int, actor: str) -> Platform:
     platform = _locked(platform_id)
     platform.resume()
     _moved(platform, actor, "Retried by an operator.")
-    stage_job = STAGE_JOBS.get(platform.state)
-    if stage_job and not platform.jobs.filter(kind=stage_job, status__in=["pending", "running"]):
-        _owe(platform, stage_job)
+    stage_job = _stage_job(platform)
+    if stage_job:
+        _owe_once(platform, stage_job)
     return platform
 
 
@@ -544,22 +544,18 @@ def _certificate_issued(platform: Platform, actor: str) -> None:
     _owe(platform, JobKind.FINALISE, due_at=due_at)
 
 
+@transaction.atomic
 def platform_dcv_submit(*, platform_id: int, code: str, actor: str) -> DcvResult:
     """The customer pasted the validation code: a right one issues the certificate."""
-    with transaction.atomic():
-        platform = _locked(platform_id)
-        if platform.certificate is None:
-            raise TransitionNotAllowed("No certificate order yet.")
-        result = dcv_code_verify(order_id=platform.certificate_id, code=code)
-        if result.outcome == DcvOutcome.VALID:
-            if platform.state == PlatformState.CERTIFICATE_PENDING:
-                platform.certificate = result.order
-                _certificate_issued(platform, actor)
-            return result
-    # Wrong codes are recorded outside the rolled-back path, so they count.
-    with transaction.atomic():
-        platform = _locked(platform_id)
+    platform = _locked(platform_id)
+    if platform.certificate is None:
+        raise TransitionNotAllowed("No certificate order yet.")
+    result = dcv_code_verify(order_id=platform.certificate_id, code=code)
+    if result.outcome != DcvOutcome.VALID:
         _record(platform, f"dcv_{result.outcome}", actor, _dcv_words(result))
+    elif platform.state == PlatformState.CERTIFICATE_PENDING:
+        platform.certificate = result.order
+        _certificate_issued(platform, actor)
     return result
 
 
@@ -615,6 +611,10 @@ def platform_acme_manual(*, platform_id: int):
     the order is completed once the record is served. Returns when to look again."""
     platform = Platform.objects.select_related("certificate").get(pk=platform_id)
     if platform.state != PlatformState.CERTIFICATE_PENDING:
+        return None
+    if platform.certificate.status == platform.certificate.Status.ISSUED:
+        # Issued by an attempt cut short before the platform moved on: only that is left.
+        _acme_issued(platform_id)
         return None
     try:
         record = acme_manual_challenge(order_id=platform.certificate_id)
@@ -673,9 +673,14 @@ def platform_email_resend(*, platform_id: int, kind: str, actor: str) -> None:
     )
 
 
-# The job that moves a platform out of each automatic state, for the operator's retry.
-STAGE_JOBS = {
-    PlatformState.ORDERED: JobKind.DELIVER,
-    PlatformState.CONFIGURED: JobKind.CERTIFICATE,
-    PlatformState.FINALISING: JobKind.FINALISE,
-}
+def _stage_job(platform: Platform) -> str | None:
+    """The job that moves the platform out of its state, when no person has to act."""
+    if platform.state == PlatformState.CERTIFICATE_PENDING:
+        if platform.certificate is None or platform.certificate.backend == Backend.INTERNAL:
+            return None  # waiting for the customer's code
+        return JobKind.ACME_DNS if platform.dns_assist else JobKind.ACME_MANUAL
+    return {
+        PlatformState.ORDERED: JobKind.DELIVER,
+        PlatformState.CONFIGURED: JobKind.CERTIFICATE,
+        PlatformState.FINALISING: JobKind.FINALISE,
+    }.get(platform.state)

@@ -7,11 +7,10 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certificates import encryption, services
-from certificates.acme_client import AcmeError
+from certificates.acme_client import AcmeError, DnsWriter
 from certificates.errors import CertificateOrderError
 from certificates.models import AcmeAccount, CertificateOrder
 from tests.certificates.factories import CertificateOrderFactory
-from tests.certificates.servers import TsigTxtWriter
 from tests.conftest import free_port
 
 
@@ -19,7 +18,7 @@ from tests.conftest import free_port
 class RecordingWriter:
     """Passes calls to the real writer (or drops set_txt, to make validation fail)."""
 
-    writer: TsigTxtWriter
+    writer: DnsWriter
     write: bool = True
     calls: list[tuple] = field(default_factory=list)
 
@@ -56,10 +55,10 @@ def _assert_issued_by_pebble(order: CertificateOrder, pebble) -> None:
 
 @pytest.mark.django_db
 def test_dns_assist_issues_the_certificate_and_removes_the_record(
-    acme_settings, bind_server, server_name
+    acme_settings, bind_server, dns_writer, server_name
 ):
     order = _acme_order(server_name)
-    writer = RecordingWriter(bind_server.writer())
+    writer = RecordingWriter(dns_writer)
 
     issued = services.acme_certificate_obtain(
         order_id=order.pk, dns_writer=writer, zone=bind_server.zone
@@ -72,7 +71,7 @@ def test_dns_assist_issues_the_certificate_and_removes_the_record(
         ("delete", "example.test", challenge),
     ]
     assert writer.calls[0][3] == writer.calls[1][3] == issued.acme_txt_value
-    assert bind_server.txt(challenge) == []
+    assert bind_server.served(challenge, "TXT") == set()
     account = AcmeAccount.objects.get()
     assert account.uri.startswith(acme_settings.directory_url.rsplit("/", 1)[0])
     assert b"PRIVATE KEY" in encryption.decrypt(account.key_encrypted)
@@ -80,23 +79,24 @@ def test_dns_assist_issues_the_certificate_and_removes_the_record(
 
 
 @pytest.mark.django_db
-def test_account_is_registered_once_and_reused(acme_settings, bind_server, server_name):
-    writer = bind_server.writer()
+def test_account_is_registered_once_and_reused(acme_settings, dns_writer, server_name):
     for name in (server_name, f"webmail.{server_name}"):
         order = _acme_order(name)
-        services.acme_certificate_obtain(order_id=order.pk, dns_writer=writer, zone="example.test")
+        services.acme_certificate_obtain(
+            order_id=order.pk, dns_writer=dns_writer, zone="example.test"
+        )
 
     account = AcmeAccount.objects.get()
     assert set(CertificateOrder.objects.values_list("acme_account", flat=True)) == {account.pk}
 
 
 @pytest.mark.django_db
-def test_obtaining_twice_issues_once(acme_settings, bind_server, server_name):
+def test_obtaining_twice_issues_once(acme_settings, bind_server, dns_writer, server_name):
     order = _acme_order(server_name)
     first = services.acme_certificate_obtain(
-        order_id=order.pk, dns_writer=bind_server.writer(), zone=bind_server.zone
+        order_id=order.pk, dns_writer=dns_writer, zone=bind_server.zone
     )
-    writer = RecordingWriter(bind_server.writer())
+    writer = RecordingWriter(dns_writer)
 
     again = services.acme_certificate_obtain(
         order_id=order.pk, dns_writer=writer, zone=bind_server.zone
@@ -108,10 +108,10 @@ def test_obtaining_twice_issues_once(acme_settings, bind_server, server_name):
 
 @pytest.mark.django_db
 def test_record_never_served_fails_for_good_and_is_cleaned_up(
-    acme_settings, bind_server, server_name
+    acme_settings, dns_writer, server_name
 ):
     order = _acme_order(server_name)
-    writer = RecordingWriter(bind_server.writer(), write=False)
+    writer = RecordingWriter(dns_writer, write=False)
 
     with pytest.raises(AcmeError) as raised:
         services.acme_certificate_obtain(order_id=order.pk, dns_writer=writer, zone="example.test")
@@ -128,7 +128,7 @@ def test_record_never_served_fails_for_good_and_is_cleaned_up(
 
 
 @pytest.mark.django_db
-def test_manual_record_then_completion(acme_settings, bind_server, server_name):
+def test_manual_record_then_completion(acme_settings, dns_writer, server_name):
     order = _acme_order(server_name)
 
     record = services.acme_manual_challenge(order_id=order.pk)
@@ -136,12 +136,11 @@ def test_manual_record_then_completion(acme_settings, bind_server, server_name):
     assert record.name == f"_acme-challenge.{server_name}"
     assert services.acme_manual_challenge(order_id=order.pk) == record  # stable until used
     # The customer adds the record to their zone.
-    writer = bind_server.writer()
-    writer.set_txt(zone="example.test", name=record.name, value=record.value, ttl=60)
+    dns_writer.set_txt(zone="example.test", name=record.name, value=record.value, ttl=60)
     try:
         issued = services.acme_manual_complete(order_id=order.pk)
     finally:
-        writer.delete_txt(zone="example.test", name=record.name, value=record.value)
+        dns_writer.delete_txt(zone="example.test", name=record.name, value=record.value)
 
     _assert_issued_by_pebble(issued, acme_settings)
     with pytest.raises(CertificateOrderError, match="already issued"):
@@ -178,10 +177,10 @@ def test_completion_needs_a_challenge_first(acme_settings, server_name):
 
 
 @pytest.mark.django_db
-def test_unreachable_ca_is_a_transient_error(settings, bind_server, server_name):
+def test_unreachable_ca_is_a_transient_error(settings, dns_writer, server_name):
     settings.ACME_DIRECTORY_URL = f"https://127.0.0.1:{free_port()}/dir"
     order = _acme_order(server_name)
-    writer = RecordingWriter(bind_server.writer())
+    writer = RecordingWriter(dns_writer)
 
     with pytest.raises(AcmeError) as raised:
         services.acme_certificate_obtain(order_id=order.pk, dns_writer=writer, zone="example.test")

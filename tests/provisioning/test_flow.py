@@ -210,3 +210,21 @@ def test_finalisation_run_twice_sends_one_ready_email(dns, mailbox):
     assert Email.objects.filter(kind="ready").count() == 1
     assert len(mailbox.with_subject("is ready!")) == 1
     assert platform.events.filter(kind="ready").count() == 1
+
+
+def test_operator_retry_resumes_the_failed_stage(dns, mailbox, settings):
+    from provisioning.services import platform_fail, platform_retry
+
+    platform = platform_order(account=AccountFactory(), actor="test")
+    platform_fail(platform_id=platform.pk, reason="Broker exploded")
+    work_off()
+    platform.refresh_from_db()
+    assert platform.state == "failed" and platform.failed_from == "ordered"
+    assert not mailbox.messages
+
+    platform_retry(platform_id=platform.pk, actor="staff:olga")
+    work_off()
+    platform.refresh_from_db()
+    assert platform.state == "awaiting_setup"
+    assert len(mailbox.wait_for(1)) == 1
+    assert platform.events.filter(kind="ordered", actor="staff:olga").exists()
