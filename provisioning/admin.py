@@ -318,7 +318,7 @@ class PlatformAdmin(admin.ModelAdmin):
         for platform in queryset:
             try:
                 service(platform_id=platform.pk, actor=actor, **kwargs)
-            except (TransitionNotAllowed, services.StageError) as error:
+            except (TransitionNotAllowed, services.StageError, services.SetupRefused) as error:
                 self.message_user(request, f"{platform}: not possible — {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{platform}: {done}.", messages.SUCCESS)
@@ -400,6 +400,7 @@ class PlatformAdmin(admin.ModelAdmin):
                     services.platform_email_resend,
                     f"{kind} email resent",
                     kind=kind,
+                    address=request.POST.get("address") or None,
                 )
                 return redirect("admin:provisioning_platform_change", platform.pk)
         context = {
@@ -407,6 +408,7 @@ class PlatformAdmin(admin.ModelAdmin):
             "title": f"Resend an email of {platform.service}",
             "platform": platform,
             "kinds": sent_kinds,
+            "addresses": services.validation_addresses(platform.domain) if platform.domain else [],
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/provisioning/platform/resend.html", context)

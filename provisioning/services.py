@@ -659,10 +659,13 @@ RESENDABLE_KINDS = ("delivery", "dns_instructions", "dcv", "ready")
 
 
 @transaction.atomic
-def platform_email_resend(*, platform_id: int, kind: str, actor: str) -> None:
-    """Send a service email again, rendered anew (a fresh link; for validation, a new code)."""
+def platform_email_resend(
+    *, platform_id: int, kind: str, actor: str, address: str | None = None
+) -> None:
+    """Send a service email again, rendered anew (a fresh link; for validation, a new code,
+    to `address` when it is another of the offered ones)."""
     if kind == "dcv":
-        platform_dcv_resend(platform_id=platform_id, actor=actor)
+        platform_dcv_resend(platform_id=platform_id, actor=actor, address=address)
         return
     platform = _locked(platform_id)
     original = platform.emails.filter(kind=kind, resend_of=None).first()

@@ -162,3 +162,26 @@ def test_operator_downloads_the_chain_never_the_key(operator_client, mailbox, bi
     assert chain.status_code == 200
     assert chain.content.decode().count("BEGIN CERTIFICATE") == 2
     assert b"PRIVATE KEY" not in chain.content
+
+
+def test_support_switches_the_validation_address(support_client, mailbox, bind, settings):
+    bind.configure(settings)
+    platform = validating_platform(AccountFactory(), domain="switch.example")
+    page = support_client.get(f"{CHANGELIST}{platform.pk}/resend/").content.decode()
+    assert 'value="postmaster@switch.example"' in page
+    support_client.post(
+        f"{CHANGELIST}{platform.pk}/resend/",
+        {"kind": "dcv", "address": "postmaster@switch.example"},
+    )
+    work_off()
+    resent = mailbox.with_subject("Domain Control Validation")[-1]
+    assert resent["To"] == "postmaster@switch.example"
+    platform.refresh_from_db()
+    assert platform.validation_email == "postmaster@switch.example"
+    assert platform.events.filter(kind="validation_email_changed", actor="staff:sam").exists()
+
+    support_client.post(
+        f"{CHANGELIST}{platform.pk}/resend/", {"kind": "dcv", "address": "evil@attacker.example"}
+    )
+    platform.refresh_from_db()
+    assert platform.validation_email == "postmaster@switch.example"
