@@ -12,7 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, models, transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from notifications import outbox
 from notifications.models import Email
@@ -28,14 +28,13 @@ def render_email(*, kind: str, language: str, context: dict) -> tuple[str, str, 
     """Subject, text body and HTML body from templates/notifications/<kind>/<language>.*"""
     language = language if language in SUPPORTED_LANGUAGES else "en"
     base = f"notifications/{kind}/{language}"
-    subject = render_to_string(f"{base}.subject.txt", context)
+    # Dates and numbers in the email's language, whatever the request that queues it uses.
+    with translation.override(language):
+        subject = render_to_string(f"{base}.subject.txt", context)
+        text = render_to_string(f"{base}.txt", context)
+        html = render_to_string(f"{base}.html", context)
     # A header is one line: whatever a field contains, no CR/LF reaches the subject.
-    subject = " ".join(subject.split())
-    return (
-        subject,
-        render_to_string(f"{base}.txt", context),
-        render_to_string(f"{base}.html", context),
-    )
+    return " ".join(subject.split()), text, html
 
 
 def _new_message_id() -> str:

@@ -113,3 +113,24 @@ def test_no_header_injection_through_the_subject(mailbox):
         context={"account": {"nic": "x\r\nBcc: victim@example.com"}, "platform": platform},
     )
     assert "\n" not in subject and "\r" not in subject
+
+
+def test_email_dates_follow_the_email_language_not_the_request():
+    from datetime import UTC, datetime
+
+    from django.utils import translation
+
+    from notifications.services import render_email
+
+    context = {
+        "order_number": 1234567,
+        "server_name": "mail.example.com",
+        "code": "X",
+        "validation_email": "admin@example.com",
+        "dcv_url": "https://p/dcv/",
+        "expires_at": datetime(2026, 1, 31, tzinfo=UTC),
+        "max_attempts": 5,
+    }
+    with translation.override("fr"):
+        _, text, _ = render_email(kind="dcv", language="en", context=context)
+    assert "31 January 2026" in text and "janvier" not in text
