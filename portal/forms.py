@@ -1,5 +1,6 @@
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 
 from provisioning.models import Platform
 from provisioning.selectors import domain_in_use, managed_zone
@@ -15,26 +16,26 @@ class SetupForm(forms.Form):
     """Step 2 of the guide: server name, validation address, DNS Assist."""
 
     service = forms.CharField(widget=forms.HiddenInput)
-    subdomain = forms.ChoiceField(label="Sub-domain")
+    subdomain = forms.ChoiceField(label=gettext_lazy("Sub-domain"))
     domain = forms.CharField(
-        label="Domain",
+        label=gettext_lazy("Domain"),
         max_length=DOMAIN_INPUT_MAX_LENGTH,
-        help_text="The domain to use for your server, for example example.com.",
+        help_text=gettext_lazy("The domain to use for your server, for example example.com."),
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "example.com"}
         ),
     )
     validation_email = forms.ChoiceField(
-        label="Validation e-mail",
-        help_text=(
+        label=gettext_lazy("Validation e-mail"),
+        help_text=gettext_lazy(
             "The certificate authority sends the SSL validation code to this address: "
             "it must exist and you must be able to read it."
         ),
     )
     dns_assist = forms.BooleanField(
-        label="DNS Assist",
+        label=gettext_lazy("DNS Assist"),
         required=False,
-        help_text=(
+        help_text=gettext_lazy(
             "Let us write the DNS records of your server name in your zone. The domain's "
             "zone must be managed on this account; otherwise we email you the records to add."
         ),
@@ -61,7 +62,7 @@ class SetupForm(forms.Form):
     def clean_service(self) -> str:
         if self.cleaned_data["service"] != self.platform.service:
             raise forms.ValidationError(
-                "This form belongs to another platform. Reload the page and try again."
+                gettext("This form belongs to another platform. Reload the page and try again.")
             )
         return self.cleaned_data["service"]
 
@@ -71,7 +72,7 @@ class SetupForm(forms.Form):
         except InvalidDomainName as error:
             raise forms.ValidationError(str(error)) from None
         if domain_in_use(domain, excluding=self.platform):
-            raise forms.ValidationError("This domain is already used by another platform.")
+            raise forms.ValidationError(gettext("This domain is already used by another platform."))
         return domain
 
     def clean(self) -> dict:
@@ -88,22 +89,29 @@ class SetupForm(forms.Form):
             if data.get("dns_assist") and not managed_zone(self.platform.account, domain):
                 self.add_error(
                     "dns_assist",
-                    f"DNS Assist is only available for domains whose zone is managed on "
-                    f"this account ({self._zones_text()}). Untick it: we will email you "
-                    f"the records to add.",
+                    gettext(
+                        "DNS Assist is only available for domains whose zone is managed on "
+                        "this account (%(zones)s). Untick it: we will email you the records "
+                        "to add."
+                    )
+                    % {"zones": self._zones_text()},
                 )
         return data
 
     def _zones_text(self) -> str:
         if not self.managed_zones:
-            return "this account manages no zone"
-        return "managed: " + ", ".join(display_domain(z) for z in self.managed_zones)
+            return gettext("this account manages no zone")
+        return gettext("managed: %(zones)s") % {
+            "zones": ", ".join(display_domain(z) for z in self.managed_zones)
+        }
 
 
 class DcvResendForm(forms.Form):
     """Send the validation email again, to the same or another offered address."""
 
-    validation_email = forms.ChoiceField(label="Send the validation e-mail to", required=False)
+    validation_email = forms.ChoiceField(
+        label=gettext_lazy("Send the validation e-mail to"), required=False
+    )
 
     def __init__(self, *args, platform: Platform, **kwargs) -> None:
         super().__init__(*args, **kwargs)

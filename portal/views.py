@@ -7,6 +7,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 from django_fsm import TransitionNotAllowed
 
@@ -80,7 +81,7 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
         except services.SetupRefused as refusal:
             if refusal.field is None:  # configured meanwhile: show its state
                 return redirect("platform", service=platform.service)
-            form.add_error(refusal.field, refusal.message)
+            form.add_error(refusal.field, gettext(refusal.message))
         else:
             return redirect(reverse("platform", args=[platform.service]) + "?configured=1")
     status = 400 if request.method == "POST" else 200
@@ -117,19 +118,26 @@ def platform_status(request: HttpRequest, service: str) -> HttpResponse:
 def platform_check_dns(request: HttpRequest, service: str) -> HttpResponse:
     platform = _own_platform(request, service)
     if not selectors.dns_check_allowed(platform):
-        messages.info(request, "The records were checked a few seconds ago; try again shortly.")
+        messages.info(
+            request, gettext("The records were checked a few seconds ago; try again shortly.")
+        )
     else:
         try:
             platform = services.platform_dns_check_now(
                 platform_id=platform.pk, actor=services.actor_for(request.user)
             )
         except services.StageError as error:
-            messages.error(request, f"The check could not be completed: {error.message}")
+            messages.error(
+                request,
+                gettext("The check could not be completed: %(reason)s") % {"reason": error.message},
+            )
         else:
             if platform.dns_state == DnsState.VERIFIED:
-                messages.success(request, "Your DNS records are correct.")
+                messages.success(request, gettext("Your DNS records are correct."))
             else:
-                messages.warning(request, "Some records are still missing or wrong: see below.")
+                messages.warning(
+                    request, gettext("Some records are still missing or wrong: see below.")
+                )
     return redirect("platform", service=service)
 
 
@@ -148,13 +156,15 @@ def platform_dcv_resend(request: HttpRequest, service: str) -> HttpResponse:
             address=form.cleaned_data["validation_email"] or None,
         )
     except (TransitionNotAllowed, services.SetupRefused) as error:
-        messages.error(request, str(error))
+        messages.error(request, gettext(str(error)))
     else:
         messages.success(
             request,
-            "A new validation e-mail is on its way to "
-            f"{form.cleaned_data['validation_email'] or platform.validation_email}. "
-            "Codes from earlier e-mails no longer work.",
+            gettext(
+                "A new validation e-mail is on its way to %(address)s. "
+                "Codes from earlier e-mails no longer work."
+            )
+            % {"address": form.cleaned_data["validation_email"] or platform.validation_email},
         )
     return redirect("platform", service=service)
 
@@ -194,7 +204,9 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
                 actor=services.actor_for(request.user),
             )
         except TransitionNotAllowed:
-            form.add_error(None, "This certificate is not waiting for an e-mail validation.")
+            form.add_error(
+                None, gettext("This certificate is not waiting for an e-mail validation.")
+            )
         platform.refresh_from_db()
     status = 200 if result is None or result.outcome == "valid" else 400
     if request.method == "POST" and result is None:

@@ -7,6 +7,7 @@ IDNA 2008 with UTS #46 mapping for internationalised names).
 import re
 
 import idna
+from django.utils.translation import gettext
 
 MAX_NAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
@@ -23,23 +24,28 @@ def normalise_domain(text: str) -> str:
     if name.endswith("."):
         name = name[:-1]
     if not name:
-        raise InvalidDomainName("Enter a domain name, for example example.com.")
+        raise InvalidDomainName(gettext("Enter a domain name, for example example.com."))
     if any(char.isspace() for char in name):
-        raise InvalidDomainName("A domain name cannot contain spaces.")
+        raise InvalidDomainName(gettext("A domain name cannot contain spaces."))
     if len(name) > MAX_NAME_LENGTH * 4:
-        raise InvalidDomainName(f"A domain name has at most {MAX_NAME_LENGTH} characters.")
+        raise InvalidDomainName(
+            gettext("A domain name has at most %(max)d characters.") % {"max": MAX_NAME_LENGTH}
+        )
     labels = name.split(".")
     if any(label == "" for label in labels):
-        raise InvalidDomainName("A domain name cannot contain empty labels (“..”).")
+        raise InvalidDomainName(gettext("A domain name cannot contain empty labels (“..”)."))
     ascii_labels = [_ascii_label(label) for label in labels]
     if len(ascii_labels) < 2:
-        raise InvalidDomainName("Enter a full domain name with its extension, such as example.com.")
+        raise InvalidDomainName(
+            gettext("Enter a full domain name with its extension, such as example.com.")
+        )
     if ascii_labels[-1].isdigit():
-        raise InvalidDomainName("The last label of a domain name cannot be a number.")
+        raise InvalidDomainName(gettext("The last label of a domain name cannot be a number."))
     result = ".".join(ascii_labels)
     if len(result) > MAX_NAME_LENGTH:
         raise InvalidDomainName(
-            f"A domain name has at most {MAX_NAME_LENGTH} characters; this one has {len(result)}."
+            gettext("A domain name has at most %(max)d characters; this one has %(length)d.")
+            % {"max": MAX_NAME_LENGTH, "length": len(result)}
         )
     return result
 
@@ -52,25 +58,36 @@ def _ascii_label(label: str) -> str:
             ascii_label = idna.encode(label, uts46=True).decode("ascii")
         except idna.IDNAError as error:
             raise InvalidDomainName(
-                f"“{label}” is not a valid internationalised label ({error})."
+                gettext("“%(label)s” is not a valid internationalised label (%(reason)s).")
+                % {"label": label, "reason": error}
             ) from None
     if len(ascii_label) > MAX_LABEL_LENGTH:
         raise InvalidDomainName(
-            f"Each part of a domain name has at most {MAX_LABEL_LENGTH} characters; "
-            f"“{label[:20]}…” has {len(ascii_label)}."
+            gettext(
+                "Each part of a domain name has at most %(max)d characters; "
+                "“%(start)s…” has %(length)d."
+            )
+            % {"max": MAX_LABEL_LENGTH, "start": label[:20], "length": len(ascii_label)}
         )
     if not _LDH_LABEL.match(ascii_label):
         raise InvalidDomainName(
-            f"“{label}” may only contain letters, digits and hyphens, "
-            "and cannot start or end with a hyphen."
+            gettext(
+                "“%(label)s” may only contain letters, digits and hyphens, "
+                "and cannot start or end with a hyphen."
+            )
+            % {"label": label}
         )
     if ascii_label[2:4] == "--" and not ascii_label.startswith("xn--"):
-        raise InvalidDomainName(f"“{label}” has hyphens in the third and fourth positions.")
+        raise InvalidDomainName(
+            gettext("“%(label)s” has hyphens in the third and fourth positions.") % {"label": label}
+        )
     if ascii_label.startswith("xn--"):
         try:
             idna.decode(ascii_label)
         except idna.IDNAError:
-            raise InvalidDomainName(f"“{label}” is not a valid internationalised label.") from None
+            raise InvalidDomainName(
+                gettext("“%(label)s” is not a valid internationalised label.") % {"label": label}
+            ) from None
     return ascii_label
 
 

@@ -1,5 +1,6 @@
 """Step 2 of the guide: the delivery email's link, the login, the form, the confirmation."""
 
+import html
 import re
 import time
 from unittest import mock
@@ -56,14 +57,15 @@ def test_delivery_link_through_login_to_confirmation(mailbox):
         response["Location"], {"username": "xx-22222-ovh", "password": PASSWORD}, follow=True
     )
     page = login.content.decode()
-    assert "Initialise your platform" in page
+    assert "Initialisation de votre plateforme" in page  # a French account: French pages
+    assert '<html lang="fr">' in page
     assert 'name="domain"' in page and "admin@" in page and "postmaster@" in page
 
     platform = Platform.objects.get()
     done = client.post(path, form_data(platform, dns_assist="on"), follow=True)
 
     page = done.content.decode()
-    assert "Your platform is configured" in page
+    assert "La configuration a bien été effectuée" in page
     assert "postmaster@example.com" in page
     assert "https://exchange.example.com/owa" in page
     platform.refresh_from_db()
@@ -89,34 +91,34 @@ def test_validation_addresses_follow_the_typed_domain_without_javascript(custome
     page = response.content.decode()
     for local in ("admin", "administrator", "webmaster", "hostmaster", "postmaster"):
         assert f"{local}@exemple.fr" in page
-    assert "This field is required" in page
+    assert "Ce champ est obligatoire" in page
     assert_unchanged(platform)
 
 
 @pytest.mark.parametrize(
     ("domain", "message"),
-    [
-        ("exa mple.com", "cannot contain spaces"),
-        ("-bad.com", "cannot start or end with a hyphen"),
-        ("under_score.com", "may only contain letters, digits and hyphens"),
-        ("localhost", "full domain name"),
-        ("a" * 64 + ".com", "at most 63 characters"),
-        (".".join(["a" * 60] * 4) + ".com", "at most 253 characters"),
-        ("example..com", "empty labels"),
-        ("", "This field is required"),
+    [  # the accounts are French (tests/factories.py): the messages are the French ones
+        ("exa mple.com", "ne peut pas contenir d'espace"),
+        ("-bad.com", "ne peut ni commencer ni finir par un tiret"),
+        ("under_score.com", "ne peut contenir que des lettres, des chiffres et des tirets"),
+        ("localhost", "nom de domaine complet"),
+        ("a" * 64 + ".com", "au plus 63 caractères"),
+        (".".join(["a" * 60] * 4) + ".com", "au plus 253 caractères"),
+        ("example..com", "partie vide"),
+        ("", "Ce champ est obligatoire"),
     ],
 )
 def test_malformed_domains_are_refused_on_the_field(customer_client, platform, domain, message):
     response = post(customer_client, platform, domain=domain)
     assert response.status_code == 400
-    assert message in response.content.decode()
+    assert message in html.unescape(response.content.decode())
     assert_unchanged(platform)
 
 
 def test_server_name_over_253_characters_is_refused(customer_client, platform):
     domain = ".".join(["b" * 62] * 4)[:249] + ".com"  # fits alone, not with the sub-domain
     response = post(customer_client, platform, domain=domain, subdomain="webmail")
-    assert "at most 253 characters" in response.content.decode()
+    assert "au plus 253 caractères" in response.content.decode()
     assert_unchanged(platform)
 
 
@@ -145,20 +147,20 @@ def test_domain_already_used_by_another_platform(customer_client, platform, acco
     assert post(other_client, other).status_code == 302
 
     response = post(customer_client, platform)
-    assert "already used by another platform" in response.content.decode()
+    assert "déjà utilisé par une autre plateforme" in response.content.decode()
     assert_unchanged(platform)
 
 
 @pytest.mark.parametrize("address", ["attacker", "attacker@evil.example", "postmaster@example.com"])
 def test_address_outside_the_offered_list(customer_client, platform, address):
     response = post(customer_client, platform, validation_email=address)
-    assert "Select a valid choice" in response.content.decode()
+    assert "Sélectionnez un choix valide" in response.content.decode()
     assert_unchanged(platform)
 
 
 def test_subdomain_outside_the_list(customer_client, platform):
     response = post(customer_client, platform, subdomain="evil")
-    assert "Select a valid choice" in response.content.decode()
+    assert "Sélectionnez un choix valide" in response.content.decode()
     assert_unchanged(platform)
 
 
@@ -167,8 +169,8 @@ def test_dns_assist_on_a_domain_not_managed_by_the_account(platform):
     client.force_login(platform.account.users.get())
     platform.account.zones.create(name="mine.example")
     response = post(client, platform, domain="example.com", dns_assist="on")
-    page = response.content.decode()
-    assert "DNS Assist is only available for domains whose zone is managed" in page
+    page = html.unescape(response.content.decode())
+    assert "DNS Assist n'est disponible que pour les noms de domaine dont la zone" in page
     assert "mine.example" in page
     assert_unchanged(platform)
 
@@ -187,13 +189,13 @@ def test_dns_assist_on_another_accounts_zone(platform):
     client = Client()
     client.force_login(platform.account.users.get())
     response = post(client, platform, dns_assist="on")
-    assert "DNS Assist is only available" in response.content.decode()
+    assert "DNS Assist n'est disponible que" in html.unescape(response.content.decode())
     assert_unchanged(platform)
 
 
 def test_changed_hidden_field(customer_client, platform):
     response = post(customer_client, platform, service="pex-someone")
-    assert "This form belongs to another platform" in response.content.decode()
+    assert "Ce formulaire concerne une autre plateforme" in response.content.decode()
     assert_unchanged(platform)
 
 
@@ -201,7 +203,7 @@ def test_tampered_link_gets_an_explanation(customer_client, platform):
     token = links.setup_token(platform)
     response = customer_client.get(f"/setup/{token[:-2]}xx/")
     assert response.status_code == 400
-    assert "This setup link is not valid" in response.content.decode()
+    assert "Ce lien de configuration n'est pas valide" in html.unescape(response.content.decode())
 
 
 def test_expired_link_gets_an_explanation(customer_client, platform):
@@ -210,7 +212,7 @@ def test_expired_link_gets_an_explanation(customer_client, platform):
         token = links.setup_token(platform)
     response = customer_client.get(f"/setup/{token}/")
     assert response.status_code == 410
-    assert "This setup link has expired" in response.content.decode()
+    assert "Ce lien de configuration a expiré" in response.content.decode()
     assert customer_client.get(setup_path(platform)).status_code == 200  # a fresh one works
 
 
@@ -228,7 +230,7 @@ def test_second_submission_shows_the_state_and_changes_nothing(customer_client, 
     response = post(customer_client, platform, domain="other.example", subdomain="mail")
     assert response.status_code == 302
     page = customer_client.get(response["Location"]).content.decode()
-    assert "exchange.example.com" in page and "Configured" in page
+    assert "exchange.example.com" in page and "Configurée" in page
     platform.refresh_from_db()
     assert platform.server_name == "exchange.example.com"
     assert PlatformEvent.objects.filter(platform=platform, kind="configured").count() == 1
@@ -239,5 +241,5 @@ def test_post_without_csrf_token_is_refused(platform):
     client.force_login(platform.account.users.get())
     response = client.post(setup_path(platform), form_data(platform))
     assert response.status_code == 403
-    assert "Nothing was changed" in response.content.decode()
+    assert "Rien n'a été modifié" in html.unescape(response.content.decode())
     assert_unchanged(platform)

@@ -75,7 +75,7 @@ def test_dns_assist_platform_goes_from_order_to_ready(dns, mailbox, settings):
     )
     assert dcv["To"] == f"hostmaster@{dns.zone}"
     page = paste_code(client, dcv)
-    assert "The code is valid" in page
+    assert "Le code est valide" in page  # the account is French, and so are its pages
 
     platform.refresh_from_db()
     assert platform.state == "finalising"
@@ -168,7 +168,7 @@ def test_wrong_tsig_secret_sets_dns_error_in_words(dns, mailbox, settings):
     assert "TSIG" in platform.dns_message
     assert platform.state == "certificate_pending"  # DNS never blocks the certificate
     page = client.get(f"/platforms/{platform.service}/").content.decode()
-    assert "DNS Assist could not write the records" in page
+    assert "DNS Assist n'a pas pu écrire les enregistrements" in page  # a French account
 
 
 def test_dns_server_down_is_retried_then_error(dns, mailbox, settings):

@@ -49,7 +49,7 @@ def test_order_to_configured_with_a_real_worker(worker, mailbox, settings):
         },
         follow=True,
     )
-    assert "Your platform is configured" in done.content.decode()
+    assert "La configuration a bien été effectuée" in done.content.decode()  # French account
     assert Platform.objects.get().state == "configured"
 
 

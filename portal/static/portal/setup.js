@@ -12,6 +12,7 @@
   var hint = document.getElementById("dns-assist-hint");
   var preview = document.getElementById("webmail-preview");
   var zones = (form.dataset.zones || "").split(" ").filter(Boolean);
+  var unmanagedText = form.dataset.textUnmanaged || "";
 
   function typedDomain() {
     return domain.value.trim().toLowerCase().replace(/\.$/, "");
@@ -27,6 +28,15 @@
     return zones.some(function (zone) { return ascii === zone || ascii.endsWith("." + zone); });
   }
 
+  // The hint explains why DNS Assist cannot be ticked: screen readers read it with the box.
+  function describeAssist(withHint) {
+    var ids = (assist.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+      return id && id !== hint.id;
+    });
+    if (withHint) ids.push(hint.id);
+    assist.setAttribute("aria-describedby", ids.join(" "));
+  }
+
   function update() {
     var name = typedDomain();
     var shown = name || "…";
@@ -39,14 +49,13 @@
     assist.disabled = !allowed;
     if (!allowed) assist.checked = false;
     hint.hidden = allowed || name === "";
-    hint.textContent = allowed ? "" :
-      "DNS Assist is not available for " + name + ": its zone is not managed on this account. " +
-      "We will email you the records to add.";
+    hint.textContent = hint.hidden ? "" : unmanagedText.replace("{domain}", name);
+    describeAssist(!hint.hidden);
   }
 
   domain.addEventListener("input", update);
   subdomain.addEventListener("change", update);
   update();
   var summary = document.getElementById("error-summary");
-  if (summary) summary.focus();
+  if (summary && document.activeElement !== summary) summary.focus();
 })();
