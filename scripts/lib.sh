@@ -4,8 +4,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 
+# ensure_venv [EXTRAS]: the project installed (editable) with those optional dependencies.
 ensure_venv() {
-  local extras="$1" stamp
+  local extras="${1:-}" target="$ROOT" stamp
   if [ ! -x "$PY" ]; then
     python3 -m venv "$VENV"
     "$PY" -m pip install --quiet --upgrade pip
@@ -13,7 +14,8 @@ ensure_venv() {
   stamp="$VENV/.installed-$extras-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     echo "Installing Python dependencies into .venv ..."
-    "$PY" -m pip install --quiet -e "$ROOT[$extras]"
+    [ -n "$extras" ] && target="$ROOT[$extras]"
+    "$PY" -m pip install --quiet -e "$target"
     touch "$stamp"
   fi
 }
