@@ -28,6 +28,7 @@ from certificates.services import (
 )
 from notifications import outbox
 from notifications.models import Email
+from notifications.outbox import OwedStatus
 from notifications.services import email_queue
 from provisioning import addresses, links
 from provisioning.models import (
@@ -115,11 +116,15 @@ def _record(platform: Platform, kind: str, actor: str, message: str = "") -> Pla
     return PlatformEvent.objects.create(platform=platform, kind=kind, actor=actor, message=message)
 
 
-def _owe(platform: Platform, kind: str, *, due_at=None) -> Job:
-    from provisioning.tasks import run_job
+def _run_job_task():
+    from provisioning.tasks import run_job  # tasks import this module
 
+    return run_job
+
+
+def _owe(platform: Platform, kind: str, *, due_at=None) -> Job:
     job = Job.objects.create(platform=platform, kind=kind, due_at=due_at or timezone.now())
-    outbox.dispatch_on_commit(run_job, job)
+    outbox.dispatch_on_commit(_run_job_task(), job)
     return job
 
 
@@ -278,13 +283,31 @@ def platform_fail(*, platform_id: int, reason: str, actor: str = SYSTEM) -> None
 
 @transaction.atomic
 def platform_retry(*, platform_id: int, actor: str) -> Platform:
-    """The operator's retry: back to the stage that failed, whose job is owed again."""
+    """The operator's retry: a failed platform goes back to the stage that failed; a stage
+    still waiting out its backoff (stuck) runs now. Either way its job is owed, due now."""
     platform = _locked(platform_id)
-    platform.resume()
-    _moved(platform, actor, "Retried by an operator.")
+    was_failed = platform.state == PlatformState.FAILED
+    if was_failed:
+        platform.resume()
+        _moved(platform, actor, "Retried by an operator.")
     stage_job = _stage_job(platform)
-    if stage_job:
+    if stage_job is None and was_failed:
+        return platform  # back to waiting for the customer
+    if stage_job is None:
+        raise TransitionNotAllowed(
+            f"Nothing to retry in state {platform.get_state_display().lower()}: "
+            "the customer has to act (the emails can be resent)."
+        )
+    waiting = platform.jobs.filter(kind=stage_job, status=OwedStatus.PENDING).first()
+    if waiting is None:
         _owe_once(platform, stage_job)
+        return platform
+    # Still waiting out its backoff: due now, with its attempts counted afresh.
+    now = timezone.now()
+    Job.objects.filter(pk=waiting.pk).update(due_at=now, attempts=0)
+    waiting.due_at = now
+    _record(platform, "retried", actor, f"{waiting.get_kind_display()} run now.")
+    outbox.dispatch_on_commit(_run_job_task(), waiting)
     return platform
 
 

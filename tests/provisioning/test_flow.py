@@ -228,3 +228,35 @@ def test_operator_retry_resumes_the_failed_stage(dns, mailbox, settings):
     assert platform.state == "awaiting_setup"
     assert len(mailbox.wait_for(1)) == 1
     assert platform.events.filter(kind="ordered", actor="staff:olga").exists()
+
+
+def test_operator_retry_runs_a_stage_waiting_out_its_backoff(dns, mailbox, settings):
+    from provisioning.services import platform_retry
+
+    settings.PLATFORM_IPV4_POOL = ["192.0.2.10/32"]
+    account = AccountFactory()
+    platform_order(account=account, actor="test")
+    work_off()
+    second = platform_order(account=account, actor="test")
+    work_off()  # the pool is exhausted: the delivery waits out its backoff
+    job = Job.objects.get(platform=second)
+    assert job.status == "pending" and job.attempts == 1 and job.due_at > timezone.now()
+
+    settings.PLATFORM_IPV4_POOL = ["192.0.2.10/31"]
+    platform_retry(platform_id=second.pk, actor="staff:olga")
+    work_off()
+    second.refresh_from_db()
+    assert second.state == "awaiting_setup"
+    assert second.events.filter(kind="retried", actor="staff:olga").exists()
+    assert Job.objects.filter(platform=second).count() == 1
+
+
+def test_retry_is_refused_where_the_customer_has_to_act(dns, mailbox):
+    from django_fsm import TransitionNotAllowed
+
+    from provisioning.services import platform_retry
+
+    platform = platform_order(account=AccountFactory(), actor="test")
+    work_off()
+    with pytest.raises(TransitionNotAllowed, match="customer has to act"):
+        platform_retry(platform_id=platform.pk, actor="staff:olga")
