@@ -12,12 +12,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH_SIZE = 200
+# Copies of a row that waits in a backlog are at most this many OUTBOX_REDISPATCH_AFTER apart.
+REDISPATCH_SPACING_MAX = 16
 
 
 class OwedStatus(models.TextChoices):
@@ -107,19 +110,36 @@ def retry_later(row: OwedWork, error: str, *, max_attempts: int) -> bool:
 def take_due(model: type[OwedWork], *, limit: int = SWEEP_BATCH_SIZE) -> list[int]:
     """Ids of rows owed now whose task is not known to be on its way; marks them dispatched.
 
-    Rows whose worker died (lease expired) are put back first. On PostgreSQL two sweepers
-    skip each other's rows; elsewhere a double dispatch is harmless (claim() decides)."""
+    Rows whose worker died (lease expired) are put back first. A row sent but not started
+    after OUTBOX_REDISPATCH_AFTER (R) is presumed lost and sent again. While it keeps
+    waiting (a queue behind rather than a lost message) the copies are spaced out: the next
+    one no sooner than the last was after the row came due (R, 2R, 4R... up to
+    REDISPATCH_SPACING_MAX times R apart), not every R, which would feed the very backlog
+    they wait in. On PostgreSQL two sweepers skip each other's rows; elsewhere a double
+    dispatch is harmless (claim() decides)."""
     now = timezone.now()
-    lost_before = now - timedelta(seconds=settings.OUTBOX_REDISPATCH_AFTER)
+    redispatch_after = timedelta(seconds=settings.OUTBOX_REDISPATCH_AFTER)
+    lost_before = now - redispatch_after
     model.objects.filter(status=OwedStatus.RUNNING, lease_until__lt=now).update(
         status=OwedStatus.PENDING, lease_until=None, dispatched_at=None
     )
     with transaction.atomic():
-        due = model.objects.filter(
-            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lost_before),
-            status=OwedStatus.PENDING,
-            due_at__lte=now,
-        ).order_by("due_at")
+        due = (
+            model.objects.alias(
+                resend_at=F("dispatched_at")
+                + Least(
+                    F("dispatched_at") - F("due_at"),
+                    Value(redispatch_after * REDISPATCH_SPACING_MAX),
+                )
+            )
+            .filter(
+                Q(dispatched_at__isnull=True)
+                | Q(dispatched_at__lt=lost_before, resend_at__lte=now),
+                status=OwedStatus.PENDING,
+                due_at__lte=now,
+            )
+            .order_by("due_at")
+        )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         ids = list(due.values_list("pk", flat=True)[:limit])

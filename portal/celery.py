@@ -17,6 +17,9 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
+    # A worker that lost the broker keeps trying (every 30 s at most) for as long as the
+    # outage lasts; Celery's default gives up after 100 tries (about 50 minutes) and exits.
+    broker_connection_max_retries=None,
     # A request must not hang on a broker outage: the owed row is already committed
     # and the sweep dispatches it once the broker is back.
     task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},

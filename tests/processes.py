@@ -60,18 +60,24 @@ def database_url() -> str:
     return f"sqlite:///{db['NAME']}"
 
 
-def portal_env(settings, *, broker_url: str, var_dir: Path, **overrides) -> dict[str, str]:
-    """The environment of a worker or beat process: the test database, the broker, the
-    test's settings of SHARED_SETTINGS, and `overrides` (e.g. JOB_LEASE_SECONDS="5")."""
+def portal_env(
+    settings,
+    *,
+    broker_url: str,
+    var_dir: Path,
+    shared: tuple[str, ...] = SHARED_SETTINGS,
+    **overrides,
+) -> dict[str, str]:
+    """The environment of a worker or beat process: this process's environment, with the
+    test database, the broker, the test's values of the `shared` settings (those that are
+    set) and `overrides` (e.g. JOB_LEASE_SECONDS="5")."""
     env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker_url}
     env["PORTAL_VAR_DIR"] = str(var_dir)
-    for name in SHARED_SETTINGS:
+    for name in shared:
         value = getattr(settings, name, None)
         if isinstance(value, list | tuple):
             value = ",".join(str(item) for item in value)
-        if value is None or value == "":
-            env.pop(name, None)  # the process's own default
-        else:
+        if value is not None and value != "":
             env[name] = str(value)
     env.update({name: str(value) for name, value in overrides.items()})
     return env
@@ -259,6 +265,7 @@ def worker(transactional_db, mailbox, tmp_path, settings):
         settings,
         broker_url=REDIS_URL,
         var_dir=tmp_path,
+        shared=("EMAIL_HOST", "EMAIL_PORT", "PORTAL_BASE_URL"),  # the rest: os.environ
         OUTBOX_SWEEP_INTERVAL="1",
         OUTBOX_REDISPATCH_AFTER="3",
     )
