@@ -1,7 +1,6 @@
 """The five steps run by themselves on a real worker and beat (Redis, PostgreSQL, BIND9,
 SMTP): the only manual steps are the customer's form and code."""
 
-import os
 import re
 import time
 
@@ -15,7 +14,7 @@ from provisioning.models import Platform
 from provisioning.services import platform_order
 from tests.conftest import text_body
 from tests.factories import AccountFactory
-from tests.processes import REDIS_URL, WorkerProcess, database_url, use_broker
+from tests.processes import REDIS_URL, WorkerProcess, portal_env, use_broker
 
 pytestmark = pytest.mark.postgres
 FINALISATION_SECONDS = 3
@@ -23,25 +22,13 @@ FINALISATION_SECONDS = 3
 
 @pytest.fixture
 def flow_worker(transactional_db, mailbox, bind, settings, tmp_path):
+    """A worker with beat that shares the test's DNS and finalisation settings."""
     from portal.celery import app
 
     bind.configure(settings)
     settings.FINALISATION_DELAY = FINALISATION_SECONDS
     redis.Redis.from_url(REDIS_URL).flushdb()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": REDIS_URL,
-        "EMAIL_HOST": settings.EMAIL_HOST,
-        "EMAIL_PORT": str(settings.EMAIL_PORT),
-        "OUTBOX_SWEEP_INTERVAL": "1",
-        "PORTAL_VAR_DIR": str(tmp_path),
-        "FINALISATION_DELAY": str(FINALISATION_SECONDS),
-        "DNS_UPDATE_SERVER": settings.DNS_UPDATE_SERVER,
-        "DNS_TSIG_KEY_NAME": settings.DNS_TSIG_KEY_NAME,
-        "DNS_TSIG_SECRET": settings.DNS_TSIG_SECRET,
-        "DNS_CHECK_RESOLVERS": ",".join(settings.DNS_CHECK_RESOLVERS),
-    }
+    env = portal_env(settings, broker_url=REDIS_URL, var_dir=tmp_path, OUTBOX_SWEEP_INTERVAL="1")
     process = WorkerProcess(env=env, log=tmp_path / "worker.log", beat=True)
     use_broker(app, REDIS_URL)
     process.start()
