@@ -148,6 +148,8 @@ class Platform(FSMModelMixin, models.Model):
         ordering = ["-created_at"]
         permissions = [("resend_email", "Can resend service emails")]
         indexes = [
+            # The admin's changelist order (newest first, then id).
+            models.Index(fields=["created_at", "id"], name="platform_created_id_idx"),
             models.Index(fields=["state", "state_changed_at"]),
             models.Index(fields=["state", "due_at"]),
             models.Index(fields=["dns_state"]),
