@@ -192,32 +192,8 @@ class PlatformAdmin(admin.ModelAdmin):
             {"fields": ["created_at", "state_changed_at", "configured_at", "due_at", "ready_at"]},
         ),
     ]
-    readonly_fields = [
-        "account",
-        "service",
-        "order_number",
-        "state",
-        "in_state_for",
-        "stuck",
-        "failed_from",
-        "failure_reason",
-        "domain",
-        "server_name",
-        "validation_email",
-        "dns_assist",
-        "ipv4",
-        "ipv6",
-        "dns_state",
-        "dns_message",
-        "dns_check_table",
-        "dns_checked_at",
-        "certificate_details",
-        "created_at",
-        "state_changed_at",
-        "configured_at",
-        "due_at",
-        "ready_at",
-    ]
+    # Nothing on the detail page is edited by hand: states change through the actions.
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
     inlines = [EventInline, EmailInline, JobInline]
     actions = [
         "retry_failed_stage",
