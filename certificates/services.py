@@ -1,6 +1,7 @@
 """Writes of the certificates app: orders, DCV codes, issuance (internal CA or ACME) and the
 rotation of the encryption keys. Plain values in; nothing here knows what a platform is."""
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -284,6 +285,13 @@ def _ca_save(role: str, certificate, key: crypto.PrivateKey) -> CertificateAutho
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _issuer_key(key_encrypted: str) -> crypto.PrivateKey:
+    """The intermediate's key, decrypted and loaded once per process (loading an RSA key
+    checks it, which costs more than the signature); a rotated key is a new entry."""
+    return crypto.private_key_load(encryption.decrypt(key_encrypted))
+
+
 def _internal_certificate_issue(order: CertificateOrder) -> None:
     """Sign the order's CSR with the intermediate; the caller holds the order's row lock."""
     _, intermediate = internal_ca_ensure()
@@ -292,7 +300,7 @@ def _internal_certificate_issue(order: CertificateOrder) -> None:
         csr=crypto.csr_parse(order.csr_pem, server_name=order.server_name),
         server_name=order.server_name,
         issuer=issuer,
-        issuer_key=crypto.private_key_load(encryption.decrypt(intermediate.key_encrypted)),
+        issuer_key=_issuer_key(intermediate.key_encrypted),
         now=timezone.now(),
     )
     chain = IssuedChain(
