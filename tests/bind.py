@@ -4,9 +4,7 @@ Import the fixtures into a conftest.py (``from tests.bind import bind, bind_serv
 them; ``bind`` gives each test the baseline zone contents and a running server.
 """
 
-import ctypes
 import re
-import signal
 import socket
 import subprocess
 import tempfile
@@ -26,6 +24,8 @@ import dns.tsig
 import dns.update
 import dns.zone
 import pytest
+
+from tests.processes import die_with_parent, stop_child
 
 NAMED = "/usr/sbin/named"
 KEY_NAME = "portal-test"
@@ -66,11 +66,6 @@ def _free_port() -> int:
             except OSError:
                 continue
             return port
-
-
-def _die_with_parent() -> None:
-    # If the test process is killed outright, the kernel ends named too (PR_SET_PDEATHSIG).
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 @dataclass
@@ -114,7 +109,7 @@ class BindServer:
                 cwd=self.directory,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -131,12 +126,7 @@ class BindServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_child(self.process)
         self.process = None
 
     @property

@@ -8,13 +8,10 @@ on the same address. pebble keeps everything in memory: after a restart it has f
 accounts and orders and signs with a new root.
 """
 
-import ctypes
 import datetime
 import ipaddress
 import json
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,21 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.bind import BindServer
+from tests.conftest import free_port
+from tests.processes import die_with_parent, stop_child
 
 PEBBLE = "/usr/bin/pebble"
 START_TIMEOUT = 15.0
 CONTACT_EMAIL = "certificates@portal.example.org"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    # If the test process is killed outright, the kernel ends pebble too (PR_SET_PDEATHSIG).
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 @dataclass
@@ -103,7 +91,7 @@ class PebbleServer:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -121,12 +109,7 @@ class PebbleServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_child(self.process)
         self.process = None
 
     @property
@@ -190,8 +173,8 @@ def _config(directory: Path, port: int, management_port: int) -> dict:
             "certificate": str(directory / "cert.pem"),
             "privateKey": str(directory / "key.pem"),
             # HTTP-01 and TLS-ALPN-01 are not used; free ports keep them out of the way.
-            "httpPort": _free_port(),
-            "tlsPort": _free_port(),
+            "httpPort": free_port(),
+            "tlsPort": free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
         }
@@ -205,7 +188,7 @@ def pebble_server(bind_server: BindServer) -> Iterator[PebbleServer]:
     with tempfile.TemporaryDirectory(prefix="portal-pebble-") as tmp:
         directory = Path(tmp)
         _tls_files(directory)
-        port, management_port = _free_port(), _free_port()
+        port, management_port = free_port(), free_port()
         (directory / "pebble.json").write_text(
             json.dumps(_config(directory, port, management_port))
         )

@@ -83,9 +83,19 @@ def portal_env(
     return env
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # If the test process is killed outright, the kernel ends the child too (PR_SET_PDEATHSIG).
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def stop_child(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if the child has not ended within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class ManagedProcess:
@@ -109,7 +119,7 @@ class ManagedProcess:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + timeout
         while not self.is_ready():
