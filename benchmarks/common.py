@@ -137,6 +137,32 @@ def fresh_database(name: str, *, platforms: int = 0) -> str:
     return f"{PG_SERVER}/{name}"
 
 
+def add_database_options(parser) -> None:
+    """The experiments on what bounds the figures; the defaults are the deployed portal."""
+    parser.add_argument(
+        "--no-commit-wait",
+        action="store_true",
+        help="synchronous_commit=off for the benchmark's database (an experiment: commits "
+        "then do not wait for the WAL flush)",
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="CONN_MAX_AGE through DATABASE_URL (default: the portal's own, as deployed)",
+    )
+
+
+def benchmark_database(name: str, args) -> str:
+    """A fresh copy of the seeded template with the options of add_database_options."""
+    url = fresh_database(name, platforms=args.platforms)
+    if args.conn_max_age is not None:
+        url += f"?conn_max_age={args.conn_max_age}"
+    if args.no_commit_wait:
+        database_setting(name, "synchronous_commit", "off")
+    return url
+
+
 def database_setting(name: str, setting: str, value: str) -> None:
     """A PostgreSQL setting for the sessions of one database only (ALTER DATABASE … SET)."""
     _pg(f'ALTER DATABASE "{name}" SET {setting} = {value}')

@@ -88,18 +88,7 @@ def main() -> int:
     parser.add_argument("--platforms", type=int, default=1000, help="seeded beforehand")
     parser.add_argument("--seconds", type=int, default=10, help="per page")
     parser.add_argument("--post-platforms", type=int, default=4000)
-    parser.add_argument(
-        "--no-commit-wait",
-        action="store_true",
-        help="synchronous_commit=off for the benchmark's database (an experiment: commits "
-        "then do not wait for the WAL flush)",
-    )
-    parser.add_argument(
-        "--conn-max-age",
-        type=int,
-        default=0,
-        help="CONN_MAX_AGE through DATABASE_URL (default 0: the portal's, as deployed)",
-    )
+    common.add_database_options(parser)
     parser.add_argument("--profile", action="store_true", help="py-spy gunicorn afterwards")
     args = parser.parse_args()
 
@@ -107,11 +96,7 @@ def main() -> int:
     figures = {"benchmark": "pages", **common.machine(), "args": vars(args)}
     print(f"Pages benchmark: {args.platforms:,} platforms seeded, {CONNECTIONS} connections")
     print(f"  logs in {directory}")
-    database_url = common.fresh_database(DATABASE, platforms=args.platforms)
-    if args.conn_max_age:
-        database_url += f"?conn_max_age={args.conn_max_age}"
-    if args.no_commit_wait:
-        common.database_setting(DATABASE, "synchronous_commit", "off")
+    database_url = common.benchmark_database(DATABASE, args)
     servers = []
     try:
         redis_process, broker_url = common.redis_server(directory)

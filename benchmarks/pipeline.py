@@ -45,18 +45,7 @@ def main() -> int:
     parser.add_argument("--noop-tasks", type=int, default=4000)
     parser.add_argument("--crypto-samples", type=int, default=40)
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument(
-        "--no-commit-wait",
-        action="store_true",
-        help="synchronous_commit=off for the benchmark's database (an experiment: commits "
-        "then do not wait for the WAL flush)",
-    )
-    parser.add_argument(
-        "--conn-max-age",
-        type=int,
-        default=0,
-        help="CONN_MAX_AGE through DATABASE_URL (default 0: the portal's, as deployed)",
-    )
+    common.add_database_options(parser)
     parser.add_argument(
         "--db-reuse-max",
         type=int,
@@ -76,11 +65,7 @@ def main() -> int:
     figures = {"benchmark": "pipeline", **common.machine(), "args": vars(args)}
     print(f"Pipeline benchmark: {args.orders} orders, {args.platforms:,} platforms seeded")
     print(f"  logs in {directory}")
-    database_url = common.fresh_database(DATABASE, platforms=args.platforms)
-    if args.conn_max_age:
-        database_url += f"?conn_max_age={args.conn_max_age}"
-    if args.no_commit_wait:
-        common.database_setting(DATABASE, "synchronous_commit", "off")
+    database_url = common.benchmark_database(DATABASE, args)
     servers, sink = [], None
     try:
         redis_process, broker_url = common.redis_server(directory)
