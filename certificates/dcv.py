@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import secrets
 
+from django.utils.translation import gettext
+
 # Crockford's base32: no I, L, O or U, so a code read aloud or retyped is not ambiguous.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 GROUP_SIZE = 5
@@ -41,14 +43,20 @@ def dcv_code_normalise(text: str) -> str:
     """The code as stored and compared: upper case, no separators, look-alikes mapped."""
     code = text.translate(_SEPARATORS).upper().translate(_LOOKALIKES)
     if not code:
-        raise DcvCodeError("Paste the validation code from the e-mail.")
+        raise DcvCodeError(gettext("Paste the validation code from the e-mail."))
     if len(code) != CODE_LENGTH:
         raise DcvCodeError(
-            f"A validation code has {CODE_LENGTH} letters and digits; this one has {len(code)}."
+            gettext(
+                "A validation code has %(expected)d letters and digits; this one has %(length)d."
+            )
+            % {"expected": CODE_LENGTH, "length": len(code)}
         )
     if any(symbol not in ALPHABET for symbol in code):
         raise DcvCodeError(
-            "A validation code contains only letters and digits; paste it as it is in the e-mail."
+            gettext(
+                "A validation code contains only letters and digits;"
+                " paste it as it is in the e-mail."
+            )
         )
     return code
 

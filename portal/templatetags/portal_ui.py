@@ -47,13 +47,9 @@ OTHER_APPS_TEXTS = [
     gettext_noop("Choose one of the offered addresses."),
     gettext_noop("DNS Assist needs the domain's zone to be managed on this account."),
     gettext_noop("This platform is already configured."),
-    # certificates.forms.DcvCodeForm and certificates.dcv
+    # certificates.forms.DcvCodeForm (certificates.dcv translates its own messages)
     gettext_noop("Validation code"),
     gettext_noop("Paste the code from the validation e-mail; dashes and spaces do not matter."),
-    gettext_noop("Paste the validation code from the e-mail."),
-    gettext_noop(
-        "A validation code contains only letters and digits; paste it as it is in the e-mail."
-    ),
 ]
 
 

@@ -1,3 +1,5 @@
+from django.utils import translation
+
 from certificates.forms import DcvCodeForm
 
 
@@ -17,3 +19,12 @@ def test_form_requires_a_code():
     form = DcvCodeForm(data={"code": "   "})
     assert not form.is_valid()
     assert "code" in form.errors
+
+
+def test_form_explains_a_malformed_code_in_french():
+    with translation.override("fr"):
+        form = DcvCodeForm(data={"code": "ABCDE-FGHJK"})
+        assert not form.is_valid()
+    assert form.errors["code"] == [
+        "Un code de validation compte 25 lettres et chiffres\u00a0; celui-ci en compte 10."
+    ]
