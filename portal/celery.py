@@ -4,7 +4,9 @@ beat sweeps it on a short interval, so a lost message or a broker outage loses n
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 from django.conf import settings
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -25,6 +27,11 @@ app.conf.update(
     task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
     broker_transport_options={"visibility_timeout": 3600},
 )
+# Celery's Django fix-up closes the database session before and after every task unless
+# this is set (then only every so many tasks): a new PostgreSQL session per task cost more
+# than most tasks. The hooks below give tasks the web's rule instead: CONN_MAX_AGE and
+# CONN_HEALTH_CHECKS.
+app.conf["CELERY_DB_REUSE_MAX"] = 1000
 
 if settings.CELERY_BROKER_URL.startswith("filesystem://"):
     folder = settings.CELERY_BROKER_FOLDER
@@ -50,3 +57,13 @@ app.conf.beat_schedule = {
 }
 
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_unusable_or_old_connections(task=None, **kwargs) -> None:
+    """What Django does around each request: drop a broken or expired session, and check
+    the kept one before its next use. Not for eager tasks, which run inside the caller's
+    transaction."""
+    if not getattr(task.request, "is_eager", False):
+        close_old_connections()

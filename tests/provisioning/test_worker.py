@@ -72,3 +72,32 @@ def test_work_owed_while_no_worker_runs_is_done_by_the_sweep(worker, mailbox):
     assert {p.service for p in platforms} == {
         re.search(r"Exchange (\S+)", m["Subject"]).group(1) for m in mailbox.messages
     }
+
+
+def worker_sessions() -> set[int]:
+    """The PostgreSQL sessions open on the test database, other than the test's own."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def test_the_worker_keeps_its_database_sessions_between_tasks(worker, mailbox):
+    """A session per process, kept (CONN_MAX_AGE), not one per task."""
+    account = AccountFactory()
+    for _ in range(3):
+        platform_order(account=account, actor="test")
+    mailbox.wait_for(3, timeout=30)
+    after_first = worker_sessions()
+    assert 1 <= len(after_first) <= 2  # the worker's two pool processes at most
+
+    for _ in range(3):
+        platform_order(account=account, actor="test")
+    mailbox.wait_for(6, timeout=30)
+    after_second = worker_sessions()
+    assert after_first <= after_second
+    assert len(after_second) <= 2
