@@ -147,15 +147,32 @@ def take_due(model: type[OwedWork], *, limit: int = SWEEP_BATCH_SIZE) -> list[in
     return ids
 
 
+def owe(task, row: OwedWork) -> None:
+    """Insert a new owed row; when it is due now, send its task once the transaction
+    commits. It goes in already marked as dispatched, so no UPDATE follows the INSERT."""
+    now = timezone.now()
+    due = row.due_at <= now
+    if due:
+        row.dispatched_at = now
+    row.save(force_insert=True)
+    if due:
+        _send_on_commit(task, row)
+
+
 def dispatch_on_commit(task, row: OwedWork) -> None:
-    """Send the row's task once the transaction commits, when the row is due now.
+    """Send the task of a row already saved once the transaction commits, when the row is
+    due now.
 
     If the broker cannot take it, the row is left for the next sweep instead of failing
     the request that made it owed."""
     if row.due_at > timezone.now():
         return
+    type(row).objects.filter(pk=row.pk).update(dispatched_at=timezone.now())
+    _send_on_commit(task, row)
+
+
+def _send_on_commit(task, row: OwedWork) -> None:
     model = type(row)
-    model.objects.filter(pk=row.pk).update(dispatched_at=timezone.now())
 
     def send() -> None:
         try:

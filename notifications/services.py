@@ -73,12 +73,13 @@ def email_queue(
         resend_of=_original(resend_of),
         requested_by=requested_by,
     )
+    from notifications.tasks import send_email  # tasks import this module
+
     try:
         with transaction.atomic():
-            email.save()
+            outbox.owe(send_email, email)
     except IntegrityError:
         raise EmailAlreadyQueued(f"{kind} email already exists for {target}") from None
-    _dispatch(email)
     return email
 
 
@@ -86,12 +87,6 @@ def _original(email: Email | None) -> Email | None:
     if email is None:
         return None
     return email.resend_of or email
-
-
-def _dispatch(email: Email) -> None:
-    from notifications.tasks import send_email
-
-    outbox.dispatch_on_commit(send_email, email)
 
 
 def email_send(*, email_id: int) -> None:

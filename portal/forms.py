@@ -3,9 +3,9 @@ from django.conf import settings
 from django.utils.translation import gettext, gettext_lazy
 
 from provisioning.models import Platform
-from provisioning.selectors import domain_in_use, managed_zone
+from provisioning.selectors import domain_in_use
 from provisioning.services import VALIDATION_LOCAL_PARTS, validation_addresses
-from zones.names import InvalidDomainName, display_domain, normalise_domain
+from zones.names import InvalidDomainName, display_domain, normalise_domain, parent_domains
 
 # Longest text accepted in the domain field: a 253-character name in U-labels can be
 # longer than its A-label form; the parser then checks the real limits.
@@ -86,7 +86,7 @@ class SetupForm(forms.Form):
                 return data
             if data.get("validation_email"):
                 data["validation_email"] = f"{data['validation_email']}@{domain}"
-            if data.get("dns_assist") and not managed_zone(self.platform.account, domain):
+            if data.get("dns_assist") and not self._managed(domain):
                 self.add_error(
                     "dns_assist",
                     gettext(
@@ -97,6 +97,10 @@ class SetupForm(forms.Form):
                     % {"zones": self._zones_text()},
                 )
         return data
+
+    def _managed(self, domain: str) -> bool:
+        """The zones read for the page answer it; the service checks again under its lock."""
+        return any(name in self.managed_zones for name in parent_domains(domain))
 
     def _zones_text(self) -> str:
         if not self.managed_zones:

@@ -123,8 +123,8 @@ def _run_job_task():
 
 
 def _owe(platform: Platform, kind: str, *, due_at=None) -> Job:
-    job = Job.objects.create(platform=platform, kind=kind, due_at=due_at or timezone.now())
-    outbox.dispatch_on_commit(_run_job_task(), job)
+    job = Job(platform=platform, kind=kind, due_at=due_at or timezone.now())
+    outbox.owe(_run_job_task(), job)
     return job
 
 

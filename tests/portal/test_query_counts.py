@@ -20,12 +20,12 @@ pytestmark = pytest.mark.django_db
 
 PAGE_QUERIES = 6
 # The valid setup POST does not meet PAGE_QUERIES: platform_configure writes the platform,
-# its event and two jobs (each job an INSERT then an UPDATE of dispatched_at), re-checks the
-# domain and the zone under the row lock after the form checked them, and wraps the save in
-# a savepoint; with the session, the user, the account's language, the platform and the
-# form's reads that is 20 statements (27 without DNS Assist: the emailed records). These
-# budgets only keep it from growing: benchmarks/README.md says what would bring it down.
-SETUP_POST_BUDGET = {True: 20, False: 27}
+# its event and two jobs, re-checks the domain and the zone under the row lock after the
+# form checked them, and wraps the save in a savepoint; with the session, the user, the
+# account's language, the platform and the form's reads that is 17 statements (24 without
+# DNS Assist: the emailed records). These budgets only keep it from growing:
+# benchmarks/README.md says what bounds it.
+SETUP_POST_BUDGET = {True: 17, False: 24}
 
 
 @pytest.fixture
