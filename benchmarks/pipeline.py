@@ -47,12 +47,6 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     common.add_database_options(parser)
     parser.add_argument(
-        "--db-reuse-max",
-        type=int,
-        default=0,
-        help="CELERY_DB_REUSE_MAX for the worker (default unset: a connection per task)",
-    )
-    parser.add_argument(
         "--concurrency",
         type=int,
         default=2,
@@ -85,7 +79,6 @@ def main() -> int:
                 "CA_BACKEND": "internal",
                 "PORTAL_BASE_URL": "http://127.0.0.1:8000",
                 "BENCH_COUNTER_URL": broker_url.rsplit("/", 1)[0] + "/1",
-                "BENCH_DB_REUSE_MAX": str(args.db_reuse_max or ""),
                 **bind.settings(),
             },
         )

@@ -12,11 +12,6 @@ from portal.celery import app
 COUNTER_URL = os.environ.get("BENCH_COUNTER_URL", "")
 _counter = None
 
-# Celery's Django fixup closes the database connection before and after every task unless
-# CELERY_DB_REUSE_MAX is set; the pipeline benchmark's --db-reuse-max tries it.
-if os.environ.get("BENCH_DB_REUSE_MAX"):
-    app.conf["CELERY_DB_REUSE_MAX"] = int(os.environ["BENCH_DB_REUSE_MAX"])
-
 
 @app.task(name="benchmarks.noop")
 def noop(total: int) -> None:
