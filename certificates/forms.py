@@ -1,4 +1,5 @@
 from django import forms
+from django.forms.renderers import Jinja2
 
 from certificates import dcv
 
@@ -8,6 +9,9 @@ class DcvCodeForm(forms.Form):
 
     A malformed paste is refused here and does not count as an attempt: it cannot be
     a guess at the code. The service counts every well-formed wrong code."""
+
+    # As the portal's customer forms: Django's Jinja2 widget templates, same HTML, faster.
+    default_renderer = Jinja2()
 
     code = forms.CharField(
         label="Validation code",
