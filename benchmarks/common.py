@@ -6,13 +6,11 @@ Call ``environment(...)`` before ``django.setup()``: the portal reads its settin
 the environment, exactly as in production.
 """
 
-import ctypes
 import hashlib
 import json
 import os
 import platform as platform_module
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +20,8 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+
+from tests.processes import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -35,30 +35,12 @@ TSIG_KEY_NAME = "portal-bench"
 TSIG_ALGORITHM = "hmac-sha256"
 
 
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (BIND listens on both)."""
-    while True:
-        with socket.socket() as tcp, socket.socket(type=socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-
-
 def run_dir(name: str) -> Path:
     """var/benchmarks/<name>-<UTC time>/ for logs, profiles and the JSON of the figures."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = ROOT / "var" / "benchmarks" / f"{name}-{stamp}"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: a benchmark killed outright takes its servers with it.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 # PostgreSQL: one database per benchmark, cloned from a migrated (and seeded) template.
@@ -189,7 +171,7 @@ class Process:
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,  # a benchmark killed outright takes its servers along
             )
         return self
 

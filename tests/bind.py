@@ -5,7 +5,6 @@ them; ``bind`` gives each test the baseline zone contents and a running server.
 """
 
 import re
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,7 +24,7 @@ import dns.update
 import dns.zone
 import pytest
 
-from tests.processes import die_with_parent, stop_child
+from tests.processes import die_with_parent, free_port, stop_child
 
 NAMED = "/usr/sbin/named"
 KEY_NAME = "portal-test"
@@ -53,19 +52,6 @@ BASELINE: dict[str, list[tuple[str, int, str, str]]] = {
     ],
 }
 UPDATABLE_ZONES = (ZONE, SUB_ZONE)
-
-
-def _free_port() -> int:
-    # Both transports: BIND listens on UDP and TCP on the same port.
-    while True:
-        with socket.socket() as tcp, socket.socket(type=socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
 
 
 @dataclass
@@ -264,7 +250,7 @@ def bind_server() -> Iterator[BindServer]:
     """One named for the whole session, stopped at teardown whatever happened."""
     with tempfile.TemporaryDirectory(prefix="portal-bind-") as tmp:
         directory = Path(tmp)
-        port = _free_port()
+        port = free_port()
         key_clause, secret = _make_key()
         (directory / "named.conf").write_text(_named_conf(directory, port, key_clause))
         for zone in BASELINE:

@@ -1,5 +1,4 @@
 import os
-import socket
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -12,12 +11,6 @@ from django.db import connection
 from tests import factories
 
 pytest_plugins = ["tests.processes", "tests.bind", "tests.pebble"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # Skips: under the test command (FAIL_ON_SKIP=1, CI) a skipped test fails the run.
@@ -69,6 +62,9 @@ class Mailbox:
 
 @pytest.fixture(scope="session")
 def smtp_server():
+    # Imported here: a plugin module imported before pytest loads it loses assert rewriting.
+    from tests.processes import free_port
+
     mailbox = Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()

@@ -27,8 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.bind import BindServer
-from tests.conftest import free_port
-from tests.processes import die_with_parent, stop_child
+from tests.processes import die_with_parent, free_port, stop_child
 
 PEBBLE = "/usr/bin/pebble"
 START_TIMEOUT = 15.0

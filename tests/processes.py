@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,6 +82,19 @@ def portal_env(
             env[name] = str(value)
     env.update({name: str(value) for name, value in overrides.items()})
     return env
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1 (BIND listens on both)."""
+    while True:
+        with socket.socket() as tcp, socket.socket(type=socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def die_with_parent() -> None:

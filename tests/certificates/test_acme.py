@@ -11,7 +11,7 @@ from certificates.acme_client import AcmeError, DnsWriter
 from certificates.errors import CertificateOrderError
 from certificates.models import AcmeAccount, CertificateOrder
 from tests.certificates.factories import CertificateOrderFactory
-from tests.conftest import free_port
+from tests.processes import free_port
 
 
 @dataclass
