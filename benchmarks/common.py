@@ -550,35 +550,41 @@ def py_spy(pid: int, *, seconds: int, output: Path, subprocesses: bool = True) -
     return Process("py-spy", command, output.with_suffix(".log")).start()
 
 
+def _samples(path: Path) -> list[tuple[str, int]]:
+    """(stack, sample count) for each line of a py-spy raw (collapsed stacks) file."""
+    samples = []
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if count.isdigit():
+            samples.append((stack, int(count)))
+    return samples
+
+
+def _shares(totals: dict[str, int], total: int) -> dict[str, float]:
+    return {name: value / total for name, value in totals.items()} if total else {}
+
+
 def summarise_collapsed(path: Path, *, top: int = 15, frames: int = 1) -> list[tuple[str, float]]:
     """The functions (leaf frames) with the largest share of samples in a py-spy raw
     (collapsed stacks) file; frames > 1 groups by the leaf's callers too."""
     counts: dict[str, int] = {}
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        total += int(count)
+    samples = _samples(path)
+    for stack, count in samples:
         leaf = ";".join(stack.split(";")[-frames:])
-        counts[leaf] = counts.get(leaf, 0) + int(count)
-    ranked = sorted(counts.items(), key=lambda item: -item[1])[:top]
-    return [(name, value / total) for name, value in ranked] if total else []
+        counts[leaf] = counts.get(leaf, 0) + count
+    ranked = dict(sorted(counts.items(), key=lambda item: -item[1])[:top])
+    return list(_shares(ranked, sum(count for _, count in samples)).items())
 
 
 def inclusive_share(path: Path, needles: dict[str, str]) -> dict[str, float]:
     """Share of samples whose stack contains each needle (a function or module name)."""
     totals = dict.fromkeys(needles, 0)
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        total += int(count)
+    samples = _samples(path)
+    for stack, count in samples:
         for name, needle in needles.items():
             if needle in stack:
-                totals[name] += int(count)
-    return {name: value / total for name, value in totals.items()} if total else {}
+                totals[name] += count
+    return _shares(totals, sum(count for _, count in samples))
 
 
 def attribute(path: Path, categories: dict[str, tuple[str, ...]]) -> dict[str, float]:
@@ -586,12 +592,8 @@ def attribute(path: Path, categories: dict[str, tuple[str, ...]]) -> dict[str, f
     the first frame that matches a category's needles (categories tried in order for each
     frame) decides; "other" when none does. The shares add up to 1: who spent the time."""
     totals = dict.fromkeys([*categories, "other"], 0)
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        total += int(count)
+    samples = _samples(path)
+    for stack, count in samples:
         found = "other"
         for frame in reversed(stack.split(";")):
             found = next(
@@ -600,5 +602,5 @@ def attribute(path: Path, categories: dict[str, tuple[str, ...]]) -> dict[str, f
             )
             if found:
                 break
-        totals[found or "other"] += int(count)
-    return {name: value / total for name, value in totals.items()} if total else {}
+        totals[found or "other"] += count
+    return _shares(totals, sum(count for _, count in samples))
