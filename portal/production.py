@@ -9,6 +9,7 @@ from portal.settings import *  # noqa: F403
 from portal.settings import env
 
 DEBUG = False
+PRODUCTION = True
 
 
 def _required(name: str) -> str:

@@ -4,6 +4,7 @@ The defaults run the embedded set-up: SQLite, a broker on the filesystem, a loca
 README.md documents each variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -14,6 +15,8 @@ VAR_DIR = Path(environ.Env().str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
+# portal.production sets it: system checks then refuse weak secrets and per-process counts.
+PRODUCTION = False
 # The default key only suits the embedded set-up; production settings refuse it.
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-embedded-default-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -26,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "provisioning",
     "zones",
     "certificates",
@@ -43,6 +47,8 @@ MIDDLEWARE = [
     "portal.middleware.AccountLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -76,6 +82,11 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "portal.auth.LoginAttemptsBackend",
+    "portal.auth.CaseInsensitiveModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -106,6 +117,22 @@ RATELIMITS = {
     "dcv": (10, 600),
     "api": (1200, 60),
 }
+# Proxies whose X-Forwarded-For is believed (addresses or CIDRs): the hoster's TLS proxy.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# Failed logins (both logins) are counted by django-axes in the database, shared by every
+# web process, per (user name, client address): a guesser elsewhere cannot lock the owner
+# out. The "login" limit above bounds one address trying many names.
+AXES_ENABLED = RATELIMIT_ENABLED
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "portal.ratelimit.client_address"
+AXES_USERNAME_CALLABLE = "portal.auth.axes_username"
+AXES_LOCKOUT_CALLABLE = "portal.ratelimit.login_locked_out"
 
 # Email: every message is an outbox row sent by a task (notifications app).
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -3,12 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from portal import api, views
+from portal.auth import AdminLoginForm, LoginForm
 from portal.ratelimit import ratelimit
 
-# Guessing passwords or validation codes is slowed per client address and per target.
-login = ratelimit(
-    "login", per_target=lambda request, kwargs: request.POST.get("username", "")[:150].lower()
-)(auth_views.LoginView.as_view())
+# Guessing validation codes is slowed per client address and per target. Logins are limited
+# per client address here, and per (user name, address) by django-axes (portal.auth).
+admin.site.login_form = AdminLoginForm
+login = ratelimit("login")(auth_views.LoginView.as_view(authentication_form=LoginForm))
+admin_login = ratelimit("login")(admin.site.login)
 dcv = ratelimit("dcv", per_target=lambda request, kwargs: kwargs["order_number"])(views.dcv)
 orders = ratelimit("api", methods=("GET", "POST"), json=True)(api.orders)
 order_detail = ratelimit("api", methods=("GET", "POST"), json=True)(api.order_detail)
@@ -31,5 +33,6 @@ urlpatterns = [
     path("dcv/<int:order_number>/<str:token>/", dcv, name="dcv"),
     path("api/orders/", orders, name="api-orders"),
     path("api/orders/<str:service>/", order_detail, name="api-order-detail"),
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]

@@ -102,6 +102,7 @@ def test_dcv_guessing_is_rate_limited_per_address_and_per_order(configured, sett
 
 def test_login_guessing_is_rate_limited(settings):
     settings.RATELIMITS = {**settings.RATELIMITS, "login": (5, 300)}
+    settings.AXES_FAILURE_LIMIT = 10  # the per-address limit alone (axes: test_login.py)
     AccountFactory(nic="xx-99-ovh")
     client = Client()
     statuses = [
@@ -153,6 +154,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
         "ORDER_API_TOKEN": "token-from-the-environment",
         "FIELD_ENCRYPTION_KEY": "Fr2s2YqWq7Ujq8QwnX5Yg7N0hJmC5hJ3bK9u1lq0tWs=",
         "ALLOWED_HOSTS": "portal.example.net",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
         "PORTAL_VAR_DIR": str(tmp_path),
     }
     env.pop("DATABASE_URL", None)

@@ -1,0 +1,33 @@
+"""``manage.py check`` (and so ``migrate``) refuses settings that would leave the portal
+open: an unreadable TRUSTED_PROXIES anywhere, and in production rate-limit counts kept per
+process."""
+
+from django.conf import settings
+from django.core.checks import Error
+
+PER_PROCESS_CACHES = ("django.core.cache.backends.locmem.LocMemCache",)
+
+
+def trusted_proxies(app_configs, **kwargs) -> list[Error]:
+    from portal.ratelimit import trusted_proxy_networks
+
+    try:
+        trusted_proxy_networks()
+    except ValueError as error:
+        return [Error(f"TRUSTED_PROXIES: {error}", id="portal.E001")]
+    return []
+
+
+def shared_rate_limit_counts(app_configs, **kwargs) -> list[Error]:
+    if not (settings.PRODUCTION and settings.RATELIMIT_ENABLED):
+        return []
+    if settings.CACHES["default"]["BACKEND"] in PER_PROCESS_CACHES:
+        return [
+            Error(
+                "CACHE_URL keeps rate-limit counts in each web process: every process "
+                "would allow the full limit.",
+                hint="Set CACHE_URL to the shared Redis, e.g. redis://redis:6379/1.",
+                id="portal.E002",
+            )
+        ]
+    return []
