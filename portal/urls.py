@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from certificates.forms import DcvCodeForm
 from portal import api, views
 from portal.auth import AdminLoginForm, LoginForm
 from portal.ratelimit import ratelimit
@@ -11,7 +12,12 @@ from portal.ratelimit import ratelimit
 admin.site.login_form = AdminLoginForm
 login = ratelimit("login")(auth_views.LoginView.as_view(authentication_form=LoginForm))
 admin_login = ratelimit("login")(admin.site.login)
-dcv = ratelimit("dcv", per_target=lambda request, kwargs: kwargs["order_number"])(views.dcv)
+# As the validation page says, a paste its form cannot read is not an attempt.
+dcv = ratelimit(
+    "dcv",
+    per_target=lambda request, kwargs: kwargs["order_number"],
+    counts=lambda request: DcvCodeForm(request.POST).is_valid(),
+)(views.dcv)
 orders = ratelimit("api", methods=("GET", "POST"), json=True)(api.orders)
 order_detail = ratelimit("api", methods=("GET", "POST"), json=True)(api.order_detail)
 
