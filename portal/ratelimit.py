@@ -12,11 +12,15 @@ import ipaddress
 import math
 import time
 from collections.abc import Callable
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.timesince import timeuntil
+from django.utils.translation import gettext
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -164,3 +168,20 @@ def login_locked_out(
     """AXES_LOCKOUT_CALLABLE. Each failure during a lockout restarts it, so the wait is
     the whole cool-off from now."""
     return rate_limited_page(request, int(settings.AXES_COOLOFF_TIME.total_seconds()))
+
+
+def dcv_resend_wait(*, platform_id: int, account_id: int) -> int:
+    """Counts one validation email asked for by the customer, per platform and per account
+    (an operator's resend in admin is not counted); the seconds to wait, 0 when allowed."""
+    return consume(
+        ("dcv_resend", f"platform:{platform_id}"), ("dcv_resend_account", f"account:{account_id}")
+    )
+
+
+def try_again_message(wait: int) -> str:
+    when = timezone.now() + timedelta(seconds=wait)
+    return gettext(
+        "You have asked for several validation e-mails in a short time. You can ask for a new "
+        "validation e-mail again in %(delay)s (at %(time)s UTC); until then, use the code "
+        "of the latest e-mail."
+    ) % {"delay": timeuntil(when), "time": when.astimezone(UTC).strftime("%H:%M")}

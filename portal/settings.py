@@ -116,6 +116,9 @@ RATELIMITS = {
     "login": (10, 300),
     "dcv": (10, 600),
     "api": (1200, 60),
+    # Validation emails a customer asks for: per platform, and per account over a day.
+    "dcv_resend": (3, 3600),
+    "dcv_resend_account": (10, 86400),
 }
 # Proxies whose X-Forwarded-For is believed (addresses or CIDRs): the hoster's TLS proxy.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
@@ -192,7 +195,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # aiosmtpd (the embedded mail sink) logs every SMTP command at INFO.
-    "loggers": {"mail.log": {"level": "WARNING"}},
+    "loggers": {"mail.log": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # DNS (zones app). Without DNS_UPDATE_SERVER the portal keeps the zones' records itself.

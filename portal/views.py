@@ -13,6 +13,7 @@ from django_fsm import TransitionNotAllowed
 
 from certificates.forms import DcvCodeForm
 from certificates.selectors import certificate_chain_pem
+from portal import ratelimit
 from portal.forms import DcvResendForm, SetupForm
 from provisioning import links, selectors, services
 from provisioning.models import DnsState, Platform, PlatformState
@@ -148,6 +149,10 @@ def platform_dcv_resend(request: HttpRequest, service: str) -> HttpResponse:
     form = DcvResendForm(request.POST, platform=platform)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("platform", service=service)
+    wait = ratelimit.dcv_resend_wait(platform_id=platform.pk, account_id=platform.account_id)
+    if wait:
+        messages.error(request, ratelimit.try_again_message(wait))
         return redirect("platform", service=service)
     try:
         services.platform_dcv_resend(
