@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 
 from certificates.forms import DcvCodeForm
 from portal import api, views
@@ -39,6 +39,7 @@ urlpatterns = [
     path("dcv/<int:order_number>/<str:token>/", dcv, name="dcv"),
     path("api/orders/", orders, name="api-orders"),
     path("api/orders/<str:service>/", order_detail, name="api-order-detail"),
+    re_path(r"^api/", api.not_found),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]
