@@ -11,3 +11,4 @@ class PortalConfig(AppConfig):
 
         checks.register(portal_checks.trusted_proxies, checks.Tags.security)
         checks.register(portal_checks.shared_rate_limit_counts, checks.Tags.security)
+        checks.register(portal_checks.strong_tokens, checks.Tags.security)

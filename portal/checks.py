@@ -1,11 +1,15 @@
 """``manage.py check`` (and so ``migrate``) refuses settings that would leave the portal
-open: an unreadable TRUSTED_PROXIES anywhere, and in production rate-limit counts kept per
-process."""
+open: an unreadable TRUSTED_PROXIES anywhere; in production rate-limit counts kept per
+process and guessable tokens."""
 
 from django.conf import settings
 from django.core.checks import Error
 
 PER_PROCESS_CACHES = ("django.core.cache.backends.locmem.LocMemCache",)
+# Bearer tokens other systems send us; each may be unset (its endpoint is then closed).
+TOKEN_SETTINGS = ("ORDER_API_TOKEN", "METRICS_TOKEN")
+# 32 characters of a random token carry well over 128 bits.
+MIN_TOKEN_LENGTH = 32
 
 
 def trusted_proxies(app_configs, **kwargs) -> list[Error]:
@@ -31,3 +35,18 @@ def shared_rate_limit_counts(app_configs, **kwargs) -> list[Error]:
             )
         ]
     return []
+
+
+def strong_tokens(app_configs, **kwargs) -> list[Error]:
+    if not settings.PRODUCTION:
+        return []
+    return [
+        Error(
+            f"{name} has {len(value)} characters: a token must have at least "
+            f"{MIN_TOKEN_LENGTH} to resist guessing.",
+            hint='Generate one: python -c "import secrets; print(secrets.token_urlsafe(32))"',
+            id="portal.E003",
+        )
+        for name in TOKEN_SETTINGS
+        if 0 < len(value := getattr(settings, name, "") or "") < MIN_TOKEN_LENGTH
+    ]

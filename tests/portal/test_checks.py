@@ -35,6 +35,8 @@ def test_production_settings_pass(tmp_path):
     [
         ({"CACHE_URL": "locmemcache://"}, "portal.E002"),
         ({"TRUSTED_PROXIES": "127.0.0.2,not-a-proxy"}, "TRUSTED_PROXIES"),
+        ({"ORDER_API_TOKEN": "change-me"}, "ORDER_API_TOKEN"),
+        ({"ORDER_API_TOKEN": "x" * 31}, "ORDER_API_TOKEN"),
     ],
 )
 def test_production_refuses(tmp_path, overrides, message):
@@ -46,3 +48,18 @@ def test_production_refuses(tmp_path, overrides, message):
 def test_per_process_counts_are_fine_without_rate_limits(tmp_path):
     result = check(tmp_path, CACHE_URL="locmemcache://", RATELIMIT_ENABLED="false")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"), [("short-metrics-token", True), ("", False), ("m" * 32, False)]
+)
+def test_every_token_setting_is_checked(settings, value, refused):
+    """METRICS_TOKEN (the operations app's) like ORDER_API_TOKEN: optional, long if set."""
+    from portal.checks import strong_tokens
+
+    settings.PRODUCTION = True
+    settings.METRICS_TOKEN = value
+    errors = strong_tokens(None)
+    assert [error.id for error in errors] == (["portal.E003"] if refused else [])
+    if refused:
+        assert "METRICS_TOKEN" in errors[0].msg

@@ -78,7 +78,7 @@ def test_header_injection_through_the_account_email_is_impossible(mailbox):
             "--email",
             "a@b.example\r\nBcc: x@y.example",
             "--password",
-            "pw",
+            "a-good-long-password",
         )
 
 
@@ -151,7 +151,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.production",
         "SECRET_KEY": "x" * 64 + "-production-secret-from-the-environment",
-        "ORDER_API_TOKEN": "token-from-the-environment",
+        "ORDER_API_TOKEN": "token-from-the-environment-32-chars",
         "FIELD_ENCRYPTION_KEY": "Fr2s2YqWq7Ujq8QwnX5Yg7N0hJmC5hJ3bK9u1lq0tWs=",
         "ALLOWED_HOSTS": "portal.example.net",
         "CACHE_URL": "redis://127.0.0.1:6379/1",

@@ -1,3 +1,5 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
@@ -32,6 +34,11 @@ class Command(BaseCommand):
             raise CommandError(f"--zone: {error}") from None
         if Account.objects.filter(nic=nic).exists():
             raise CommandError(f"An account {nic} already exists.")
+        try:
+            # As the login user will be: the validators compare the password with its name.
+            validate_password(password, user=get_user_model()(username=nic, email=email))
+        except ValidationError as error:
+            raise CommandError("--password: " + " ".join(error.messages)) from None
         try:
             account = account_create(
                 nic=nic, email=email, password=password, language=language, zones=zones
