@@ -22,6 +22,7 @@ from django_fsm import TransitionNotAllowed
 from certificates.selectors import certificate_chain_pem
 from notifications.models import Email
 from provisioning import services
+from provisioning.forms import ZoneForm
 from provisioning.models import Account, Job, Platform, PlatformEvent, Zone
 
 # Under this many rows an exact COUNT(*) is cheap; above it the planner's estimate is shown.
@@ -87,6 +88,7 @@ class ReadOnlyInline:
 
 class ZoneInline(admin.TabularInline):
     model = Zone
+    form = ZoneForm
     extra = 0
 
 

@@ -1,17 +1,31 @@
 """Domain names: pure parsing and normalisation, no I/O.
 
 Names are kept as lower-case A-labels without the trailing dot (RFC 1035 limits,
-IDNA 2008 with UTS #46 mapping for internationalised names).
+IDNA 2008 with UTS #46 mapping for internationalised names). A label mixing scripts
+(UTS #39) is refused: it can pass for another name.
 """
 
 import re
 
 import idna
 from django.utils.translation import gettext
+from fontTools import unicodedata as ucd
 
 MAX_NAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 _LDH_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+# Python's unicodedata has no script property; fontTools.unicodedata carries Unicode's
+# Scripts.txt and ScriptExtensions.txt, kept current with each Unicode release.
+# Common (digits, hyphen) and Inherited (combining marks) go with any script.
+_ANY_SCRIPT = {"Zyyy", "Zinh"}
+# UTS #39 §5.2 "highly restrictive": one script, or Latin with the scripts of one CJK
+# writing system (Japanese, Chinese with Bopomofo, Korean).
+_CJK_WRITING_SYSTEMS = (
+    {"Latn", "Hani", "Hira", "Kana"},
+    {"Latn", "Hani", "Bopo"},
+    {"Latn", "Hani", "Hang"},
+)
 
 
 class InvalidDomainName(ValueError):
@@ -83,12 +97,39 @@ def _ascii_label(label: str) -> str:
         )
     if ascii_label.startswith("xn--"):
         try:
-            idna.decode(ascii_label)
+            unicode_label = idna.decode(ascii_label)
         except idna.IDNAError:
             raise InvalidDomainName(
                 gettext("“%(label)s” is not a valid internationalised label.") % {"label": label}
             ) from None
+        scripts = mixed_scripts(unicode_label)
+        if scripts:
+            raise InvalidDomainName(
+                gettext(
+                    "“%(label)s” (%(a_label)s) mixes letters of several scripts (%(scripts)s): "
+                    "such a name can pass for another one. Type it in one script."
+                )
+                % {"label": label, "a_label": ascii_label, "scripts": ", ".join(scripts)}
+            )
     return ascii_label
+
+
+def mixed_scripts(label: str) -> list[str]:
+    """The scripts a label mixes (their English names), or [] when it passes UTS #39's
+    "highly restrictive" level."""
+    per_char = [ucd.script_extension(char) - _ANY_SCRIPT for char in label]
+    per_char = [scripts for scripts in per_char if scripts]
+    if not per_char or set.intersection(*per_char):
+        return []
+    if any(all(scripts & system for scripts in per_char) for system in _CJK_WRITING_SYSTEMS):
+        return []
+    # One script per character, in the order they appear, for the message.
+    names = []
+    for scripts in per_char:
+        name = ucd.script_name(min(scripts))
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def display_domain(name: str) -> str:
