@@ -107,7 +107,7 @@ def ratelimit(
     *,
     methods: tuple[str, ...] = ("POST",),
     per_target: Callable[[HttpRequest, dict], str] | None = None,
-    counts: Callable[[HttpRequest], bool] | None = None,
+    counts: Callable[[HttpRequest, dict], bool] | None = None,
     json: bool = False,
 ):
     """Refuse with 429 once a client address, or a target, made too many requests.
@@ -121,7 +121,7 @@ def ratelimit(
             if (
                 request.method in methods
                 and settings.RATELIMIT_ENABLED
-                and (counts is None or counts(request))
+                and (counts is None or counts(request, kwargs))
             ):
                 limit, window = settings.RATELIMITS[scope]
                 wait = _over(scope, f"ip:{client_address(request)}", limit, window)

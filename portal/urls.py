@@ -1,22 +1,36 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest
 from django.urls import path, re_path
 
 from certificates.forms import DcvCodeForm
 from portal import api, views
 from portal.auth import AdminLoginForm, LoginForm
 from portal.ratelimit import ratelimit
+from provisioning import links
 
 # Guessing validation codes is slowed per client address and per target. Logins are limited
 # per client address here, and per (user name, address) by django-axes (portal.auth).
 admin.site.login_form = AdminLoginForm
 login = ratelimit("login")(auth_views.LoginView.as_view(authentication_form=LoginForm))
 admin_login = ratelimit("login")(admin.site.login)
-# As the validation page says, a paste its form cannot read is not an attempt.
+
+
+def _dcv_attempt(request: HttpRequest, kwargs: dict) -> bool:
+    """An attempt at a code, as the validation page counts them: a code its form can read
+    (a malformed paste is not one), by a logged-in customer through a genuine link (a
+    stranger cannot use up the owner's attempts)."""
+    if not request.user.is_authenticated:
+        return False
+    try:
+        links.service_from_dcv_token(kwargs["token"], order_number=kwargs["order_number"])
+    except (links.LinkInvalid, links.LinkExpired):
+        return False
+    return DcvCodeForm(request.POST).is_valid()
+
+
 dcv = ratelimit(
-    "dcv",
-    per_target=lambda request, kwargs: kwargs["order_number"],
-    counts=lambda request: DcvCodeForm(request.POST).is_valid(),
+    "dcv", per_target=lambda request, kwargs: kwargs["order_number"], counts=_dcv_attempt
 )(views.dcv)
 orders = ratelimit("api", methods=("GET", "POST"), json=True)(api.orders)
 order_detail = ratelimit("api", methods=("GET", "POST"), json=True)(api.order_detail)

@@ -47,3 +47,15 @@ def test_the_page_is_translated_and_leads_back(validation_page):
     assert f'href="{path}"' in page and "Revenir à la page" in page
     assert 'href="/"' in page
     assert client.get(path).status_code == 200  # the way back works
+
+
+def test_a_stranger_cannot_use_up_the_owners_attempts(validation_page):
+    platform, client, path = validation_page
+    anonymous = Client()
+    stranger = Client()
+    stranger.force_login(AccountFactory().users.get())
+    forged = f"/dcv/{platform.order_number}/forged-token/"
+    for _ in range(4):
+        anonymous.post(path, {"code": WRONG_CODE})
+        stranger.post(forged, {"code": WRONG_CODE})
+    assert client.post(path, {"code": WRONG_CODE}).status_code == 400  # counted, not refused
