@@ -210,6 +210,8 @@ def customer_journey(
     expect(card).to_contain_text(text["next_step"])
     check_page(page, language)
     screen.shot("home-ready")
+    # The whole journey ran under the strict Content-Security-Policy, and broke none of it.
+    screen.assert_csp_respected()
 
 
 @pytest.mark.postgres
