@@ -109,6 +109,8 @@ def platform_status(request: HttpRequest, service: str) -> HttpResponse:
             "acme_record": selectors.acme_record(platform),
             "resend_form": DcvResendForm(platform=platform),
             "finalisation_hours": round(settings.FINALISATION_DELAY / 3600, 1),
+            "dns_check_interval": settings.DNS_CHECK_INTERVAL,
+            "dns_check_max_interval": settings.DNS_CHECK_MAX_INTERVAL,
         },
     )
 

@@ -1,0 +1,88 @@
+"""The platform's status page as the customer reads it: the timeline agrees with the DNS
+table, and each waiting step says what to do and how long it takes."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from provisioning.models import Platform
+from tests.factories import AccountFactory
+from tests.helpers import validating_platform
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def dns(bind, settings):
+    bind.configure(settings)
+    return bind
+
+
+def status_page(platform: Platform) -> str:
+    client = Client()
+    client.force_login(platform.account.users.get())
+    response = client.get(f"/platforms/{platform.service}/")
+    assert response.status_code == 200
+    return " ".join(response.content.decode().split())
+
+
+def step(page: str, number: int) -> str:
+    """The timeline's step `number` (from 1), its class and its text."""
+    return re.findall(r'<li class="(\w+)"[^>]*>(.*?)</li>', page)[number - 1]
+
+
+def test_dns_step_is_not_done_while_the_records_are_not_found(dns, settings):
+    settings.DNS_CHECK_INTERVAL, settings.DNS_CHECK_MAX_INTERVAL = 60, 3600
+    platform = validating_platform(AccountFactory(language="en"), domain=dns.zone)
+    assert (platform.state, platform.dns_state) == ("certificate_pending", "mismatch")
+    page = status_page(platform)
+
+    status, text = step(page, 3)
+    assert status == "waiting" and "(waiting for the records)" in text and "done" not in text
+    assert step(page, 4)[0] == "current"
+    # The records were not found: not created yet, or not seen yet; nothing is "wrong".
+    assert 'class="dns-state dns-mismatch">Not found yet</span>' in page
+    assert page.count('<td data-label="Status">Not found yet</td>') == 2
+    assert "Mismatch" not in page and "Missing" not in page
+    assert "first 1 minute after the setup" in page and "(at most 1 hour apart)" in page
+    assert "up to 48 hours" in page
+    # The full name, and the name relative to the zone for editors that want it.
+    assert f"<code>mail.{dns.zone}</code>" in page
+    assert "or, in the zone's editor: <code>mail</code>" in page
+
+
+def test_dns_step_is_done_once_the_records_are_verified(dns):
+    platform = validating_platform(AccountFactory(language="en"), domain=dns.zone)
+    dns.set_records(platform.server_name, "A", [platform.ipv4])
+    dns.set_records(platform.server_name, "AAAA", ["2001:db8:ffff::1"])
+    client = Client()
+    client.force_login(platform.account.users.get())
+    Platform.objects.filter(pk=platform.pk).update(dns_checked_at=None)
+    client.post(f"/platforms/{platform.service}/check-dns/")
+    page = status_page(platform)
+    assert step(page, 3)[0] == "waiting"
+    assert 'class="dns-state dns-mismatch">Mismatch</span>' in page  # one record is wrong
+    assert "Wrong" in page
+
+    dns.set_records(platform.server_name, "AAAA", [platform.ipv6])
+    Platform.objects.filter(pk=platform.pk).update(dns_checked_at=None)
+    client.post(f"/platforms/{platform.service}/check-dns/")
+    page = status_page(platform)
+    assert step(page, 3) == ("done", 'DNS<span class="visually-hidden"> (done)</span>')
+    assert "We check them automatically" not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "We check them automatically, first 2 minutes after the setup"),
+        ("fr", "Nous les vérifions automatiquement, d'abord 2 minutes après"),
+    ],
+)
+def test_check_spacing_comes_from_the_settings(dns, settings, language, expected):
+    settings.DNS_CHECK_INTERVAL, settings.DNS_CHECK_MAX_INTERVAL = 120, 7200
+    platform = validating_platform(AccountFactory(language=language), domain=dns.zone)
+    page = status_page(platform)
+    assert expected in page
+    assert {"en": "at most 2 hours apart", "fr": "jusqu'à 2 heures d'intervalle"}[language] in page
