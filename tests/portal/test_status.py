@@ -86,3 +86,39 @@ def test_check_spacing_comes_from_the_settings(dns, settings, language, expected
     page = status_page(platform)
     assert expected in page
     assert {"en": "at most 2 hours apart", "fr": "jusqu'à 2 heures d'intervalle"}[language] in page
+
+
+@pytest.mark.parametrize(
+    ("language", "texts"),
+    [
+        (
+            "en",
+            [
+                "The validation e-mail has not arrived?",
+                "Look in the spam or junk folder of admin@client.example",
+                "The address must be a mailbox that exists and receives e-mail",
+                "To use another address, choose it below and send a new validation e-mail",
+                "the codes of earlier e-mails stop working",
+                "not to your account's reference address (ref-{nic}@customer.example)",
+            ],
+        ),
+        (
+            "fr",
+            [
+                "L'e-mail de validation n'est pas arrivé ?",
+                "Regardez dans le dossier des indésirables (spam) de admin@client.example",
+                "L'adresse doit être une boîte aux lettres qui existe et reçoit des e-mails",
+                "Pour utiliser une autre adresse, choisissez-la ci-dessous",
+                "les codes des e-mails précédents ne fonctionnent plus",
+                "non à l'adresse de référence de votre compte (ref-{nic}@customer.example)",
+            ],
+        ),
+    ],
+)
+def test_help_when_the_validation_email_does_not_arrive(dns, language, texts):
+    platform = validating_platform(AccountFactory(language=language), domain="client.example")
+    page = status_page(platform).replace("&#x27;", "'")
+    for text in texts:
+        assert text.format(nic=platform.account.nic) in page
+    # The form that sends it again, to another address if chosen, is right below.
+    assert f'action="/platforms/{platform.service}/resend-validation/"' in page
