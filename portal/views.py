@@ -21,7 +21,9 @@ from provisioning.selectors import platforms_for_user
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    # As the guide says, a platform being finalised is not shown until it is ready.
+    # As the guide says, a platform being finalised is not shown until it is ready: only a
+    # line saying when it will be.
+    finalising = platforms_for_user(request.user).filter(state=PlatformState.FINALISING)
     platforms = (
         platforms_for_user(request.user)
         .exclude(state__in=[PlatformState.FINALISING, PlatformState.CANCELLED])
@@ -34,7 +36,11 @@ def home(request: HttpRequest) -> HttpResponse:
             if platform.state == PlatformState.AWAITING_SETUP
             else reverse("platform", args=[platform.service])
         )
-    return render(request, "portal/home.html", {"platforms": platforms})
+    return render(
+        request,
+        "portal/home.html",
+        {"platforms": platforms, "finalising": finalising.order_by("due_at")},
+    )
 
 
 def _link_error(request: HttpRequest, *, expired: bool) -> HttpResponse:
@@ -108,7 +114,7 @@ def platform_status(request: HttpRequest, service: str) -> HttpResponse:
             "records": selectors.dns_table(platform),
             "acme_record": selectors.acme_record(platform),
             "resend_form": DcvResendForm(platform=platform),
-            "finalisation_hours": round(settings.FINALISATION_DELAY / 3600, 1),
+            "finalisation_delay": settings.FINALISATION_DELAY,
             "dns_check_interval": settings.DNS_CHECK_INTERVAL,
             "dns_check_max_interval": settings.DNS_CHECK_MAX_INTERVAL,
         },

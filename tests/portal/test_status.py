@@ -9,6 +9,7 @@ from django.test import Client
 from provisioning.models import Platform
 from tests.factories import AccountFactory
 from tests.helpers import validating_platform
+from tests.portal.test_dcv import code_and_path
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +123,56 @@ def test_help_when_the_validation_email_does_not_arrive(dns, language, texts):
         assert text.format(nic=platform.account.nic) in page
     # The form that sends it again, to another address if chosen, is right below.
     assert f'action="/platforms/{platform.service}/resend-validation/"' in page
+
+
+def finalising_platform(language: str, mailbox) -> Platform:
+    """A platform whose code was just accepted: being finalised."""
+    platform = validating_platform(AccountFactory(language=language), domain="client.example")
+    [email] = mailbox.with_subject("Domain Control Validation")
+    code, path = code_and_path(email)
+    client = Client()
+    client.force_login(platform.account.users.get())
+    client.post(path, {"code": code})
+    platform.refresh_from_db()
+    assert platform.state == "finalising"
+    return platform
+
+
+@pytest.mark.parametrize(
+    ("language", "delay", "expected"),
+    [
+        ("en", 60, "this takes up to 1 minute (until about {when} UTC)"),
+        ("en", 1800, "this takes up to 30 minutes (until about {when} UTC)"),
+        ("en", 14400, "this takes up to 4 hours (until about {when} UTC)"),
+        ("fr", 60, "Un délai de 1 minute peut encore être nécessaire"),
+        ("fr", 5400, "Un délai de 1 heure 30 minutes peut encore être nécessaire"),
+    ],
+)
+def test_finalisation_says_how_long_never_zero_hours(
+    dns, mailbox, settings, language, delay, expected
+):
+    settings.FINALISATION_DELAY = delay
+    platform = finalising_platform(language, mailbox)
+    page = status_page(platform)
+    assert expected.format(when=platform.due_at.strftime("%Y-%m-%d %H:%M")) in page
+    assert "0 hours" not in page and "0 heures" not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "The platform of order #{order} is being finalised: it will appear here once"),
+        ("fr", "La plateforme de la commande n° {order} est en cours de finalisation"),
+    ],
+)
+def test_home_shows_a_line_for_a_platform_being_finalised(dns, mailbox, language, expected):
+    platform = finalising_platform(language, mailbox)
+    client = Client()
+    client.force_login(platform.account.users.get())
+    home = " ".join(client.get("/").content.decode().split())
+    assert expected.format(order=platform.order_number) in home
+    assert f"{platform.due_at:%Y-%m-%d %H:%M} UTC" in home
+    # Still kept out of the list, as the guide says: no card, no link to its page.
+    assert platform.service not in home
+    assert "You have no Private Exchange platform" not in home
+    assert "Vous n'avez pas encore de plateforme" not in home.replace("&#x27;", "'")
