@@ -60,6 +60,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.support",
             ],
         },
     },
@@ -158,6 +159,9 @@ PLATFORM_IPV4_POOL = env.list(
 )
 PLATFORM_IPV6_POOL = env.list("PLATFORM_IPV6_POOL", default=["2001:db8:100::/64"])
 SETUP_LINK_MAX_AGE = env.int("SETUP_LINK_MAX_AGE", default=30 * 24 * 3600)
+# The hoster's support, in the footer of every customer page and on the error pages (when set).
+SUPPORT_URL = env.str("SUPPORT_URL", default="")
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="")
 SERVER_SUBDOMAINS = env.list("SERVER_SUBDOMAINS", default=["exchange", "mail", "webmail"])
 FINALISATION_DELAY = env.int("FINALISATION_DELAY", default=14400)
 # How long a platform may stay in a state before admin flags it "stuck", in seconds:

@@ -43,11 +43,17 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _link_error(request: HttpRequest, *, expired: bool) -> HttpResponse:
+def _link_error(request: HttpRequest, *, link: str, expired: bool) -> HttpResponse:
+    """Why an emailed link (`setup` or `dcv`) cannot be used, and what to do instead."""
     return render(
         request,
         "portal/link_error.html",
-        {"expired": expired},
+        {
+            "link": link,
+            "expired": expired,
+            "setup_link_max_age": settings.SETUP_LINK_MAX_AGE,
+            "dcv_link_max_age": settings.DCV_CODE_TTL,
+        },
         status=410 if expired else 400,
     )
 
@@ -58,9 +64,9 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
     try:
         service = links.service_from_token(token)
     except links.LinkExpired:
-        return _link_error(request, expired=True)
+        return _link_error(request, link="setup", expired=True)
     except links.LinkInvalid:
-        return _link_error(request, expired=False)
+        return _link_error(request, link="setup", expired=False)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     try:
@@ -196,9 +202,9 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
     try:
         service = links.service_from_dcv_token(token, order_number=order_number)
     except links.LinkExpired:
-        return _link_error(request, expired=True)
+        return _link_error(request, link="dcv", expired=True)
     except links.LinkInvalid:
-        return _link_error(request, expired=False)
+        return _link_error(request, link="dcv", expired=False)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     platform = _own_platform(request, service)
