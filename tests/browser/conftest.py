@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+# The accessibility checker, installed by scripts/test from tests/browser/package.json.
+AXE_CORE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 # The directives every page's Content-Security-Policy must hold (portal/settings.py).
 REQUIRED_CSP = {
     "default-src": "'self'",
@@ -164,14 +166,22 @@ class Screen:
 
 @pytest.fixture
 def screen(browser, playwright_instance, artifacts) -> Iterator[Callable[..., Screen]]:
-    """Open a browser context: screen(language="fr", phone=True, javascript=False)."""
+    """Open a browser context: screen(language="fr", phone=True, javascript=False).
+
+    With axe=True the pages may be given axe-core (pages.check_accessibility): a script the
+    page's Content-Security-Policy would rightly refuse, so that context bypasses it."""
     screens = []
 
-    def open_screen(*, language: str = "en", phone: bool = False, javascript: bool = True):
+    def open_screen(
+        *, language: str = "en", phone: bool = False, javascript: bool = True, axe: bool = False
+    ):
+        if axe and not AXE_CORE.exists():
+            pytest.fail(f"{AXE_CORE} is missing: npm ci --prefix tests/browser (scripts/test does)")
         options = {
             "locale": {"fr": "fr-FR", "en": "en-GB"}[language],
             "java_script_enabled": javascript,
             "timezone_id": "UTC",
+            "bypass_csp": axe,
         }
         if phone:
             options.update(playwright_instance.devices["Pixel 7"])
