@@ -222,10 +222,9 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
             form.add_error(
                 None, gettext("This certificate is not waiting for an e-mail validation.")
             )
-        else:
-            if result.outcome == DcvOutcome.INVALID:
-                # A wrong code is an error of its field: marked invalid, the message tied to it.
-                form.add_error("code", gettext("This code is not valid."))
+        if result is not None and result.outcome == DcvOutcome.INVALID:
+            # A wrong code is an error of its field: marked invalid, the message tied to it.
+            form.add_error("code", gettext("This code is not valid."))
         platform.refresh_from_db()
     status = 200 if result is None or result.outcome == "valid" else 400
     if request.method == "POST" and result is None:
