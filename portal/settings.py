@@ -39,6 +39,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that every response gets the policy, those of inner middleware included.
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -64,6 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.support",
             ],
         },
     },
@@ -112,6 +115,22 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
+
+# Content-Security-Policy (django-csp) on every page, admin included: scripts and styles
+# only from our own static files (no inline script, no nonce needed), nothing may frame the
+# pages, forms post only to the portal. Django's admin needs nothing more.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 # Shared by every web process for rate limits: use Redis in production
 # (CACHE_URL=redis://host:6379/1); the embedded default keeps counts in the process.
@@ -176,6 +195,9 @@ PLATFORM_IPV4_POOL = env.list(
 )
 PLATFORM_IPV6_POOL = env.list("PLATFORM_IPV6_POOL", default=["2001:db8:100::/64"])
 SETUP_LINK_MAX_AGE = env.int("SETUP_LINK_MAX_AGE", default=30 * 24 * 3600)
+# The hoster's support, in the footer of every customer page and on the error pages (when set).
+SUPPORT_URL = env.str("SUPPORT_URL", default="")
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="")
 SERVER_SUBDOMAINS = env.list("SERVER_SUBDOMAINS", default=["exchange", "mail", "webmail"])
 FINALISATION_DELAY = env.int("FINALISATION_DELAY", default=14400)
 # How long a platform may stay in a state before admin flags it "stuck", in seconds:

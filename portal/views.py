@@ -13,6 +13,7 @@ from django_fsm import TransitionNotAllowed
 
 from certificates.forms import DcvCodeForm
 from certificates.selectors import certificate_chain_pem
+from certificates.services import DcvOutcome
 from portal import ratelimit
 from portal.forms import DcvResendForm, SetupForm
 from provisioning import links, selectors, services
@@ -22,7 +23,9 @@ from provisioning.selectors import platforms_for_user
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    # As the guide says, a platform being finalised is not shown until it is ready.
+    # As the guide says, a platform being finalised is not shown until it is ready: only a
+    # line saying when it will be.
+    finalising = platforms_for_user(request.user).filter(state=PlatformState.FINALISING)
     platforms = (
         platforms_for_user(request.user)
         .exclude(state__in=[PlatformState.FINALISING, PlatformState.CANCELLED])
@@ -35,14 +38,24 @@ def home(request: HttpRequest) -> HttpResponse:
             if platform.state == PlatformState.AWAITING_SETUP
             else reverse("platform", args=[platform.service])
         )
-    return render(request, "portal/home.html", {"platforms": platforms})
+    return render(
+        request,
+        "portal/home.html",
+        {"platforms": platforms, "finalising": finalising.order_by("due_at")},
+    )
 
 
-def _link_error(request: HttpRequest, *, expired: bool) -> HttpResponse:
+def _link_error(request: HttpRequest, *, link: str, expired: bool) -> HttpResponse:
+    """Why an emailed link (`setup` or `dcv`) cannot be used, and what to do instead."""
     return render(
         request,
         "portal/link_error.html",
-        {"expired": expired},
+        {
+            "link": link,
+            "expired": expired,
+            "setup_link_max_age": settings.SETUP_LINK_MAX_AGE,
+            "dcv_link_max_age": settings.DCV_CODE_TTL,
+        },
         status=410 if expired else 400,
     )
 
@@ -53,9 +66,9 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
     try:
         service = links.service_from_token(token)
     except links.LinkExpired:
-        return _link_error(request, expired=True)
+        return _link_error(request, link="setup", expired=True)
     except links.LinkInvalid:
-        return _link_error(request, expired=False)
+        return _link_error(request, link="setup", expired=False)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     try:
@@ -109,7 +122,9 @@ def platform_status(request: HttpRequest, service: str) -> HttpResponse:
             "records": selectors.dns_table(platform),
             "acme_record": selectors.acme_record(platform),
             "resend_form": DcvResendForm(platform=platform),
-            "finalisation_hours": round(settings.FINALISATION_DELAY / 3600, 1),
+            "finalisation_delay": settings.FINALISATION_DELAY,
+            "dns_check_interval": settings.DNS_CHECK_INTERVAL,
+            "dns_check_max_interval": settings.DNS_CHECK_MAX_INTERVAL,
         },
     )
 
@@ -193,9 +208,9 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
     try:
         service = links.service_from_dcv_token(token, order_number=order_number)
     except links.LinkExpired:
-        return _link_error(request, expired=True)
+        return _link_error(request, link="dcv", expired=True)
     except links.LinkInvalid:
-        return _link_error(request, expired=False)
+        return _link_error(request, link="dcv", expired=False)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     platform = _own_platform(request, service)
@@ -212,6 +227,9 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
             form.add_error(
                 None, gettext("This certificate is not waiting for an e-mail validation.")
             )
+        if result is not None and result.outcome == DcvOutcome.INVALID:
+            # A wrong code is an error of its field: marked invalid, the message tied to it.
+            form.add_error("code", gettext("This code is not valid."))
         platform.refresh_from_db()
     status = 200 if result is None or result.outcome == "valid" else 400
     if request.method == "POST" and result is None:

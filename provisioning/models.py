@@ -188,7 +188,8 @@ class Platform(FSMModelMixin, models.Model):
 
     @property
     def progress(self) -> list[dict]:
-        """The guide's steps with done / current / failed / todo, for the timeline."""
+        """The guide's steps with done / current / failed / todo (and waiting: DNS records
+        not verified yet while the other steps go on), for the timeline."""
         state = self.failed_from if self.state == PlatformState.FAILED else self.state
         current = STEP_OF_STATE.get(state, len(GUIDE_STEPS))
         steps = []
@@ -199,6 +200,9 @@ class Platform(FSMModelMixin, models.Model):
                 status = "failed" if self.state == PlatformState.FAILED else "current"
             else:
                 status = "todo"
+            if label == "DNS" and status == "done" and self.dns_state != DnsState.VERIFIED:
+                # DNS is a track beside the state: its step is done once the records are found.
+                status = "waiting"
             steps.append({"label": label, "status": status})
         return steps
 

@@ -50,6 +50,8 @@ def dns_table(platform: Platform) -> list[dict]:
             {
                 "name": platform.server_name,
                 "name_display": display_domain(platform.server_name),
+                # The name as DNS editors that work inside the zone want it (`mail`).
+                "relative_name": platform.server_name.removesuffix(f".{platform.domain}"),
                 "rtype": rtype,
                 "value": value,
                 "ttl": settings.DNS_RECORD_TTL,

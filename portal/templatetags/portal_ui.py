@@ -5,8 +5,10 @@ pages show them through these filters, which look them up in the portal's catalo
 (locale/<language>/LC_MESSAGES/django.po). A text the catalogue does not know is shown as is.
 """
 
+import math
+
 from django import template
-from django.utils.translation import gettext, gettext_noop, pgettext_lazy
+from django.utils.translation import gettext, gettext_noop, ngettext, pgettext_lazy
 
 register = template.Library()
 
@@ -63,6 +65,36 @@ def state_label(state: str) -> str:
 def dns_state_label(state: str) -> str:
     """A DNS track state (its stored value) in words."""
     return DNS_STATES.get(state, state)
+
+
+@register.filter
+def dns_label(platform) -> str:
+    """The platform's DNS track in words: a mismatch where the last check found nothing
+    at all is records not created yet, or not seen yet, rather than wrong ones."""
+    found_nothing = platform.dns_records and not any(r["found"] for r in platform.dns_records)
+    if platform.dns_state == "mismatch" and found_nothing:
+        return gettext("Not found yet")
+    return dns_state_label(platform.dns_state)
+
+
+@register.filter
+def duration(seconds) -> str:
+    """A duration in words: minutes under an hour (never "0 hours"), else hours, or days."""
+    seconds = max(0, int(seconds))
+    if seconds < 3600:
+        minutes = max(1, math.ceil(seconds / 60))
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+    if seconds % 86400 == 0:
+        days = seconds // 86400
+        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
+    hours, rest = divmod(seconds, 3600)
+    words = ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    minutes = math.ceil(rest / 60)
+    if minutes:
+        words += " " + ngettext("%(count)d minute", "%(count)d minutes", minutes) % {
+            "count": minutes
+        }
+    return words
 
 
 @register.filter

@@ -36,6 +36,22 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+# The accessibility checker, installed by scripts/test from tests/browser/package.json.
+AXE_CORE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+# The directives every page's Content-Security-Policy must hold (portal/settings.py).
+REQUIRED_CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+# Run before any script of each page: the browser's own report of what its policy blocked.
+_REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(`${event.effectiveDirective} blocked ${event.blockedURI || "?"}`
+    + ` at ${event.sourceFile || location.href}:${event.lineNumber}`);
+});"""
 TIMEOUT_MS = 15_000
 EMAIL_TIMEOUT = 45.0
 
@@ -83,6 +99,49 @@ def artifacts(request) -> Path:
     return folder
 
 
+def csp_problems(url: str, header: str | None) -> list[str]:
+    """What a page's Content-Security-Policy header lacks of REQUIRED_CSP."""
+    if not header:
+        return [f"{url}: no Content-Security-Policy"]
+    directives = {}
+    for directive in header.split(";"):
+        name, *sources = directive.split()
+        directives[name] = sources
+    problems = [
+        f"{url}: {name} is {directives.get(name)}, not [{source}]"
+        for name, source in REQUIRED_CSP.items()
+        if directives.get(name) != [source]
+    ]
+    if "'unsafe-inline'" in directives.get("script-src", []):
+        problems.append(f"{url}: script-src allows inline scripts")
+    return problems
+
+
+class CspWatch:
+    """Everything a context's pages report about the Content-Security-Policy: the browser's
+    violation events and console errors, and each document served without the policy."""
+
+    def __init__(self, context, *, javascript: bool) -> None:
+        self.problems: list[str] = []
+        context.on("console", self._console)
+        context.on("response", self._response)
+        if javascript:
+            context.expose_function("reportCspViolation", self._violation)
+            context.add_init_script(_REPORT_CSP_VIOLATIONS)
+
+    def _violation(self, description: str) -> None:
+        self.problems.append(description)
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.problems.append(message.text)
+
+    def _response(self, response) -> None:
+        if response.request.resource_type == "document":
+            header = response.headers.get("content-security-policy")
+            self.problems.extend(csp_problems(response.url, header))
+
+
 @dataclass
 class Screen:
     """A browser context (language, viewport, JavaScript on or off) and its page."""
@@ -90,7 +149,12 @@ class Screen:
     context: object
     page: object
     folder: Path
+    csp: CspWatch
     steps: list[str] = field(default_factory=list)
+
+    def assert_csp_respected(self) -> None:
+        """Every page so far was served with the strict policy and broke none of it."""
+        assert self.csp.problems == []
 
     def shot(self, step: str) -> Path:
         """Save the page as <folder>/<nn>-<step>.png, numbered in the order of the steps."""
@@ -102,14 +166,22 @@ class Screen:
 
 @pytest.fixture
 def screen(browser, playwright_instance, artifacts) -> Iterator[Callable[..., Screen]]:
-    """Open a browser context: screen(language="fr", phone=True, javascript=False)."""
-    contexts = []
+    """Open a browser context: screen(language="fr", phone=True, javascript=False).
 
-    def open_screen(*, language: str = "en", phone: bool = False, javascript: bool = True):
+    With axe=True the pages may be given axe-core (pages.check_accessibility): a script the
+    page's Content-Security-Policy would rightly refuse, so that context bypasses it."""
+    screens = []
+
+    def open_screen(
+        *, language: str = "en", phone: bool = False, javascript: bool = True, axe: bool = False
+    ):
+        if axe and not AXE_CORE.exists():
+            pytest.fail(f"{AXE_CORE} is missing: npm ci --prefix tests/browser (scripts/test does)")
         options = {
             "locale": {"fr": "fr-FR", "en": "en-GB"}[language],
             "java_script_enabled": javascript,
             "timezone_id": "UTC",
+            "bypass_csp": axe,
         }
         if phone:
             options.update(playwright_instance.devices["Pixel 7"])
@@ -117,12 +189,17 @@ def screen(browser, playwright_instance, artifacts) -> Iterator[Callable[..., Sc
             options["viewport"] = {"width": 1280, "height": 900}
         context = browser.new_context(**options)
         context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        return Screen(context=context, page=context.new_page(), folder=artifacts)
+        csp = CspWatch(context, javascript=javascript)
+        screens.append(Screen(context=context, page=context.new_page(), folder=artifacts, csp=csp))
+        return screens[-1]
 
     yield open_screen
-    for context in contexts:
-        context.close()
+    for opened in screens:
+        opened.context.close()
+    # Whatever the test did, no page of it may have been served without the policy or
+    # have broken it.
+    for opened in screens:
+        opened.assert_csp_respected()
 
 
 @pytest.fixture

@@ -1,6 +1,10 @@
 """What every customer page must offer, checked in the browser on each step."""
 
+import re
+
 from playwright.sync_api import Page
+
+from tests.browser.conftest import AXE_CORE
 
 # Run in the page: the problems a keyboard or screen-reader user would meet.
 _AUDIT = """() => {
@@ -56,3 +60,56 @@ def focused(page: Page) -> str:
         "() => { const el = document.activeElement;"
         " return el.name || el.id || el.textContent.trim(); }"
     )
+
+
+def check_accessibility(page: Page) -> None:
+    """axe-core finds no serious or critical problem on the page (WCAG 2.2 A and AA rules and
+    axe's best practices). The screen must have been opened with axe=True."""
+    page.add_script_tag(path=str(AXE_CORE))
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+          .filter((v) => v.impact === "serious" || v.impact === "critical")
+          .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target)}`)"""
+    )
+    assert violations == [], f"{page.url}: {violations}"
+
+
+# The colours WCAG 1.4.11 compares: a control's focus ring and its border against the colour
+# around the control (the first ancestor with a background), as the browser computed them.
+_COLOURS = """(selector) => {
+  const el = document.querySelector(selector);
+  el.focus();
+  const style = getComputedStyle(el);
+  let around = el.parentElement;
+  while (around && getComputedStyle(around).backgroundColor === "rgba(0, 0, 0, 0)") {
+    around = around.parentElement;
+  }
+  return {
+    focused: document.activeElement === el,
+    ring: style.outlineStyle === "none" ? null : style.outlineColor,
+    ringWidth: parseFloat(style.outlineWidth),
+    border: style.borderTopColor,
+    around: around ? getComputedStyle(around).backgroundColor : "rgb(255, 255, 255)",
+  };
+}"""
+
+
+def _luminance(colour: str) -> float:
+    red, green, blue = (int(c) / 255 for c in re.findall(r"\d+", colour)[:3])
+    linear = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (red, green, blue)
+    ]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG's contrast ratio of two opaque CSS rgb() colours."""
+    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def control_colours(page: Page, selector: str) -> dict:
+    """The focused control's ring and border colours and the colour around it."""
+    colours = page.evaluate(_COLOURS, selector)
+    assert colours["focused"], f"{selector} could not take the focus"
+    return colours

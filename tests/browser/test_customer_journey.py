@@ -43,6 +43,7 @@ TEXTS = {
         "valid": "The code is valid",
         "back": "Back to your customer space",
         "finalising": "The platform is being finalised",
+        "finalising_home": "order #{order} is being finalised: it will appear here once ready",
         "home_title": "Your Private Exchange platforms",
         "next_step": "Next step:",
     },
@@ -69,6 +70,7 @@ TEXTS = {
         "valid": "Le code est valide",
         "back": "Retour à votre espace client",
         "finalising": "peut encore être nécessaire",
+        "finalising_home": "commande n° {order} est en cours de finalisation : elle apparaîtra",
         "home_title": "Vos plateformes Private Exchange",
         "next_step": "Étape suivante",
     },
@@ -198,6 +200,8 @@ def customer_journey(
     page.get_by_role("link", name="Private Exchange").click()
     expect(heading(page)).to_have_text(text["home_title"])
     expect(main).not_to_contain_text(platform.service)
+    expect(main).to_contain_text(text["finalising_home"].format(order=platform.order_number))
+    check_page(page, language)
     screen.shot("home-while-finalising")
     work.four_hours_later()
     ready = work.email(text["ready_subject"])
@@ -210,6 +214,8 @@ def customer_journey(
     expect(card).to_contain_text(text["next_step"])
     check_page(page, language)
     screen.shot("home-ready")
+    # The whole journey ran under the strict Content-Security-Policy, and broke none of it.
+    screen.assert_csp_respected()
 
 
 @pytest.mark.postgres

@@ -25,11 +25,6 @@ EMAIL_CONTEXT = {
 }
 
 
-def test_email_subject_is_the_seeds():
-    subject, _, _ = render_email(kind="dcv", language="en", context=EMAIL_CONTEXT)
-    assert subject == "ORDER #1111111 - Domain Control Validation for exchange.votredomaine.com"
-
-
 def test_email_body_has_the_code_in_groups_and_the_link():
     _, text, html = render_email(kind="dcv", language="en", context=EMAIL_CONTEXT)
     for body in (text, html):
@@ -39,6 +34,28 @@ def test_email_body_has_the_code_in_groups_and_the_link():
         assert "exchange.votredomaine.com" in body
         assert "31 January 2026, 12:00 UTC" in body
         assert "After 5 wrong codes" in body
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_email_subject_is_the_seeds_in_every_language(language):
+    """The customer looks for the guide's English subject, whatever the body's language."""
+    subject, _, _ = render_email(kind="dcv", language=language, context=EMAIL_CONTEXT)
+    assert subject == "ORDER #1111111 - Domain Control Validation for exchange.votredomaine.com"
+
+
+def test_email_in_french():
+    _, text, html = render_email(kind="dcv", language="fr", context=EMAIL_CONTEXT)
+    assert '<html lang="fr">' in html
+    for body in (text, html):
+        assert "Votre code de validation" in body
+        assert "7K2QD-9XH4M-AB3CD-EFGHJ-KMNPQ" in body
+        assert "https://portal.example/dcv/abc/" in body
+        assert "commande n° 1111111" in body
+        assert "31 janvier 2026, 12:00 UTC" in body
+        assert "Après 5 codes erronés" in body
+        assert "Chaque nouveau code remplace le précédent." in body
+    # The page's button keeps its English word, marked as English for screen readers.
+    assert 'cliquez sur <strong lang="en">Next</strong>' in html
 
 
 def _page(order, **context) -> str:
@@ -60,7 +77,7 @@ def test_page_asks_for_the_code(order):
     assert ">Next</button>" in html
     assert "csrfmiddlewaretoken" in html
     assert 'id="close-window"' in html and "Close window" in html
-    assert "window.close()" in html
+    assert "/static/portal/dcv.js" in html  # which shows the button and closes the window
     assert 'href="/"' in html  # the plain way back when the window cannot close
 
 

@@ -117,7 +117,7 @@ def test_manual_dns_path_emails_the_records_and_checks_them(dns, mailbox):
     assert f"Name: {server_name}   Type: AAAA   Value: {platform.ipv6}   TTL: 3600" in body
     assert platform.dns_state == "mismatch"
     status = client.get(f"/platforms/{platform.service}/").content.decode()
-    assert status.count("Missing") == 2
+    assert status.count("Not found yet") == 3  # the DNS track and both records
     assert dns.served(server_name, "A") == set()  # the portal wrote nothing
 
     dns.set_records(server_name, "A", [platform.ipv4])
