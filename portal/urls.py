@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from certificates import views as certificate_views
 from portal import api, views
 from portal.ratelimit import ratelimit
 
@@ -32,4 +33,5 @@ urlpatterns = [
     path("api/orders/", orders, name="api-orders"),
     path("api/orders/<str:service>/", order_detail, name="api-order-detail"),
     path("admin/", admin.site.urls),
+    path("ca/intermediate.crl", certificate_views.intermediate_crl, name="ca-crl"),
 ]
