@@ -311,6 +311,12 @@ def _translated_errors(action: str, where: AcmeSession | str) -> Iterator[None]:
             transient=True,
         ) from error
     except messages.Error as problem:
+        if problem.code == "externalAccountRequired":
+            raise AcmeError(
+                "The certificate authority requires an external account binding: set "
+                f"ACME_EAB_KID and ACME_EAB_HMAC_KEY ({_problem_text(problem)}).",
+                transient=False,
+            ) from problem
         transient = problem.code in TRANSIENT_PROBLEMS
         raise AcmeError(
             f"The certificate authority refused to {action} ({_problem_text(problem)}).",

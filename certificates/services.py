@@ -183,7 +183,7 @@ def dcv_code_verify(*, order_id: int, code: str) -> DcvResult:
         order.dcv_locked = order.dcv_attempts >= settings.DCV_MAX_ATTEMPTS
         order.save(update_fields=["dcv_attempts", "dcv_locked", "updated_at"])
         return _dcv_result(order, DcvOutcome.LOCKED if order.dcv_locked else DcvOutcome.INVALID)
-    _internal_certificate_issue(order, validated_at=timezone.now())
+    _internal_certificate_issue(order, validated_at=None)
     return _dcv_result(order, DcvOutcome.VALID)
 
 
@@ -377,7 +377,7 @@ def dns_record_verify(*, order_id: int, txt_lookup: Callable[[str], Iterable[str
     with transaction.atomic():
         locked = _locked(order_id)
         if locked.status in AWAITING and locked.dns_token_encrypted == order.dns_token_encrypted:
-            _internal_certificate_issue(locked, validated_at=timezone.now())
+            _internal_certificate_issue(locked, validated_at=None)
         elif locked.status in AWAITING:
             # A new value was asked for while we looked: the one found proves nothing now.
             return DnsCheck(outcome=DnsOutcome.NOT_FOUND, record=record, found=found, order=locked)
@@ -603,7 +603,7 @@ def _issuer_key(key_encrypted: str) -> crypto.PrivateKey:
     return crypto.private_key_load(encryption.decrypt(key_encrypted))
 
 
-def _internal_certificate_issue(order: CertificateOrder, *, validated_at: datetime) -> None:
+def _internal_certificate_issue(order: CertificateOrder, *, validated_at: datetime | None) -> None:
     """Sign the order's CSR with the intermediate, for the lifetime the Baseline Requirements
     allow today; the caller holds the order's row lock."""
     _, intermediate = internal_ca_ensure()
@@ -630,10 +630,11 @@ def internal_ca_crl_url() -> str:
 
 
 def _issued_fields_set(
-    order: CertificateOrder, chain: IssuedChain, *, validated_at: datetime
+    order: CertificateOrder, chain: IssuedChain, *, validated_at: datetime | None
 ) -> None:
-    """Store the certificate; the one it renews, if any, is now replaced. The caller holds
-    the order's row lock."""
+    """Store the certificate (validated when it is issued, unless `validated_at` says
+    earlier); the one it renews, if any, is now replaced. The caller holds the order's row
+    lock."""
     facts = crypto.certificate_facts(crypto.certificates_load(chain.certificate_pem)[0])
     order.certificate_pem = chain.certificate_pem
     order.chain_pem = chain.chain_pem
@@ -642,7 +643,7 @@ def _issued_fields_set(
     order.not_before = facts.not_before
     order.not_after = facts.not_after
     order.issued_at = timezone.now()
-    order.validated_at = validated_at
+    order.validated_at = validated_at or order.issued_at
     order.issue()
     order.last_error = ""
     order.save()
@@ -660,7 +661,7 @@ def _certificate_store(order_id: int, chain: IssuedChain) -> CertificateOrder:
     validated the name just now."""
     order = _locked(order_id)
     if order.status in AWAITING:
-        _issued_fields_set(order, chain, validated_at=timezone.now())
+        _issued_fields_set(order, chain, validated_at=None)
     return order
 
 
