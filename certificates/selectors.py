@@ -1,9 +1,11 @@
 """Reads of the certificates app. Never a private key: the only value decrypted here is
 the DNS record's, which the customer must be shown."""
 
+from datetime import datetime
+
 from django.conf import settings
 
-from certificates import dcv, encryption
+from certificates import dcv, encryption, policy
 from certificates.acme_client import TxtRecord
 from certificates.errors import CertificateOrderError
 from certificates.models import CertificateAuthority, CertificateOrder
@@ -44,4 +46,16 @@ def dns_validation_record(*, order: CertificateOrder) -> TxtRecord | None:
     return TxtRecord(
         name=dcv.dns_record_name(order.server_name),
         value=encryption.decrypt(order.dns_token_encrypted).decode("ascii"),
+    )
+
+
+def renewal_due_at(*, order: CertificateOrder) -> datetime | None:
+    """When the order's certificate is to be renewed: CERTIFICATE_RENEW_BEFORE_PERCENT of
+    its lifetime left. None before it is issued."""
+    if order.issued_at is None:
+        return None
+    return policy.renewal_due_at(
+        issued_at=order.issued_at,
+        not_after=order.not_after,
+        percent=settings.CERTIFICATE_RENEW_BEFORE_PERCENT,
     )

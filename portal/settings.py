@@ -200,8 +200,10 @@ ACME_EAB_KID = env.str("ACME_EAB_KID", default="")
 ACME_EAB_HMAC_KEY = env.str("ACME_EAB_HMAC_KEY", default="")
 # Seconds; empty means the CA/B Forum maximum in force less a day (certificates.policy).
 # A longer value than the maximum is capped to it.
-CERTIFICATE_LIFETIME = env.int("CERTIFICATE_LIFETIME", default=None)
+CERTIFICATE_LIFETIME = (
+    env.int("CERTIFICATE_LIFETIME") if env.str("CERTIFICATE_LIFETIME", default="") else None
+)
 # Renew when this percentage of the certificate's lifetime is left (cert-manager: a third).
 CERTIFICATE_RENEW_BEFORE_PERCENT = env.int("CERTIFICATE_RENEW_BEFORE_PERCENT", default=33)
 # Seconds a validation of the name is reused for a renewal; empty means the BR maximum in force.
-DCV_REUSE_PERIOD = env.int("DCV_REUSE_PERIOD", default=None)
+DCV_REUSE_PERIOD = env.int("DCV_REUSE_PERIOD") if env.str("DCV_REUSE_PERIOD", default="") else None

@@ -54,6 +54,21 @@ def test_certificate_lifetime_setting_makes_shorter_certificates(settings):
 
 
 @pytest.mark.django_db
+def test_renewal_is_due_when_a_third_of_the_lifetime_is_left(settings):
+    settings.CERTIFICATE_LIFETIME = 120
+    assert selectors.renewal_due_at(order=CertificateOrderFactory()) is None
+
+    order = _issued()
+
+    due = selectors.renewal_due_at(order=order)
+    assert abs(due - order.issued_at - timedelta(seconds=80.4)) < timedelta(seconds=1.5)
+    settings.CERTIFICATE_RENEW_BEFORE_PERCENT = 50
+    assert abs(selectors.renewal_due_at(order=order) - due + timedelta(seconds=20.4)) < timedelta(
+        seconds=1.5
+    )
+
+
+@pytest.mark.django_db
 def test_certificates_name_the_crl_url(settings):
     settings.PORTAL_BASE_URL = "https://portal.example.net/"
 
