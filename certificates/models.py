@@ -103,12 +103,14 @@ class CertificateOrder(FSMModelMixin, models.Model):
     csr_pem = models.TextField("CSR")
     status = FSMField(max_length=10, choices=Status.choices, default=Status.PENDING, protected=True)
     last_error = models.TextField(blank=True)
-    renewal_of = models.ForeignKey(
+    # One to one: a certificate is replaced by one renewal at most, even when two workers
+    # renew it at the same moment.
+    renewal_of = models.OneToOneField(
         "self",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        related_name="renewals",
+        related_name="renewal",
         help_text="The order whose certificate this one replaces.",
     )
     validated_at = models.DateTimeField(
@@ -199,6 +201,7 @@ class CertificateOrder(FSMModelMixin, models.Model):
     def supersede(self) -> None:
         pass
 
-    @transition(field=status, source=[*IN_USE, S.SUPERSEDED], target=S.REVOKED)
+    # From expired too: the CA may have agreed while the sweep marked it expired.
+    @transition(field=status, source=[*IN_USE, S.SUPERSEDED, S.EXPIRED], target=S.REVOKED)
     def revoke(self) -> None:
         pass

@@ -295,7 +295,7 @@ def certificate_order_renew(*, previous_order_id: int) -> Renewal:
     the internal CA issues it at once; otherwise it awaits validation by the same method,
     with a new code for email. Asked again, it returns the renewal already made."""
     previous = _locked(previous_order_id)
-    existing = previous.renewals.order_by("-pk").first()
+    existing = CertificateOrder.objects.filter(renewal_of=previous).first()
     if existing is not None:
         return Renewal(order=existing, dcv_code=None)
     if previous.status not in [*IN_USE, Status.EXPIRED, Status.REVOKED]:
@@ -329,7 +329,8 @@ def certificate_order_renew(*, previous_order_id: int) -> Renewal:
 @transaction.atomic
 def validation_method_change(*, order_id: int, method: str) -> CertificateOrder:
     """Switch a waiting internal-CA order between email and DNS record. What proved
-    nothing under the old method stops working: the code sent, or the DNS value."""
+    nothing under the old method stops working: the code sent, or the DNS value. To email,
+    the caller then sends a new code (dcv_code_issue)."""
     order = _locked(order_id)
     if order.backend != Backend.INTERNAL or method not in (Method.EMAIL, Method.DNS):
         raise CertificateOrderError("The internal CA validates by e-mail or DNS record only.")
@@ -446,6 +447,8 @@ def certificate_revoke(*, order_id: int, reason: int) -> CertificateOrder:
         return order
     if order.status not in [*IN_USE, Status.SUPERSEDED]:
         raise CertificateOrderError("Only a certificate in force can be revoked.")
+    if order.not_after <= timezone.now():
+        raise CertificateOrderError("The certificate has expired: there is nothing to revoke.")
     if order.backend == Backend.ACME:
         try:
             _, session = _acme_session()

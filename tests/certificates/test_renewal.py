@@ -1,9 +1,11 @@
 """Lifetimes, the certificate's track, renewal by the internal CA, destruction of old keys."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from cryptography import x509
+from django.db import connection
 from django.utils import timezone
 
 from certificates import encryption, policy, selectors, services
@@ -239,3 +241,30 @@ def test_keys_of_replaced_and_expired_certificates_are_destroyed():
     assert services.certificate_keys_destroy_expired() == 0
     # Rotation passes over the destroyed key.
     assert services.encryption_keys_rotate() == CertificateOrder.objects.count() - 1 + 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_renewals_of_one_certificate_make_one(settings):
+    settings.DCV_REUSE_PERIOD = 0
+    previous = _issued()
+    renewals: list[services.Renewal] = []
+    start = threading.Barrier(4)
+
+    def renew() -> None:
+        try:
+            start.wait()
+            renewals.append(services.certificate_order_renew(previous_order_id=previous.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=renew) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(renewals) == 4
+    assert len({renewal.order.pk for renewal in renewals}) == 1
+    assert len([renewal for renewal in renewals if renewal.dcv_code]) == 1
+    assert CertificateOrder.objects.filter(renewal_of=previous).count() == 1
