@@ -7,6 +7,7 @@ import pytest
 from cryptography import x509
 from django.db import connection
 from django.utils import timezone
+from django_fsm import TransitionNotAllowed
 
 from certificates import encryption, policy, selectors, services
 from certificates.errors import CertificateOrderError
@@ -268,3 +269,15 @@ def test_concurrent_renewals_of_one_certificate_make_one(settings):
     assert len({renewal.order.pk for renewal in renewals}) == 1
     assert len([renewal for renewal in renewals if renewal.dcv_code]) == 1
     assert CertificateOrder.objects.filter(renewal_of=previous).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_track_moves_only_by_its_declared_transitions():
+    pending = CertificateOrderFactory()
+
+    with pytest.raises(AttributeError):
+        pending.status = Status.ISSUED
+    for move in (pending.start_renewal, pending.expire, pending.supersede, pending.revoke):
+        with pytest.raises(TransitionNotAllowed):
+            move()
+    assert _reload(pending).status == Status.PENDING
