@@ -263,24 +263,34 @@ def acme_manual_complete(*, order_id: int) -> CertificateOrder:
     return _certificate_store(order_id, chain)
 
 
+# Every column holding a Fernet token.
+ENCRYPTED_FIELDS = [
+    (CertificateAuthority, "key_encrypted"),
+    (AcmeAccount, "key_encrypted"),
+    (CertificateOrder, "key_encrypted"),
+    (CertificateOrder, "dns_token_encrypted"),
+]
+
+
 def encryption_keys_rotate() -> int:
-    """Re-encrypt every stored private key with the newest FIELD_ENCRYPTION_KEY; returns
-    how many. Run it after putting a new key first, before removing the old one."""
+    """Re-encrypt every stored private key and DNS validation value with the newest
+    FIELD_ENCRYPTION_KEY; returns how many values. Run it after putting a new key first,
+    before removing the old one."""
     count = 0
-    for model in (CertificateAuthority, AcmeAccount, CertificateOrder):
+    for model, field in ENCRYPTED_FIELDS:
         last_pk = 0
         while True:
             with transaction.atomic():
                 rows = list(
                     model.objects.select_for_update()
                     .filter(pk__gt=last_pk)
-                    .exclude(key_encrypted="")  # destroyed keys
+                    .exclude(**{field: ""})  # destroyed keys, other validation methods
                     .order_by("pk")
-                    .only("pk", "key_encrypted")[:ROTATION_BATCH_SIZE]
+                    .only("pk", field)[:ROTATION_BATCH_SIZE]
                 )
                 for row in rows:
-                    row.key_encrypted = encryption.reencrypt(row.key_encrypted)
-                model.objects.bulk_update(rows, ["key_encrypted"])
+                    setattr(row, field, encryption.reencrypt(getattr(row, field)))
+                model.objects.bulk_update(rows, [field])
             if not rows:
                 break
             count += len(rows)

@@ -5,7 +5,7 @@ from cryptography import x509
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
-from certificates import crypto, encryption, services
+from certificates import crypto, encryption, selectors, services
 from certificates.models import AcmeAccount, CertificateAuthority, CertificateOrder
 from tests.certificates.factories import CertificateOrderFactory
 
@@ -50,6 +50,8 @@ def test_rotation_keeps_old_values_readable_then_moves_them_to_the_new_key(setti
     settings.FIELD_ENCRYPTION_KEY = [OLD_KEY]
     order = CertificateOrderFactory()
     order_number = order.order_number
+    dns_order = CertificateOrderFactory(method="dns")
+    dns_record = selectors.dns_validation_record(order=dns_order)
     services.internal_ca_ensure()
     AcmeAccount.objects.create(
         directory_url="https://acme.example/dir", key_encrypted=encryption.encrypt(b"account")
@@ -62,7 +64,8 @@ def test_rotation_keeps_old_values_readable_then_moves_them_to_the_new_key(setti
     output = io.StringIO()
     call_command("rotate_encryption_keys", stdout=output)
 
-    assert "Re-encrypted 4 private key(s)" in output.getvalue()
+    # 2 CA keys, the ACME account's, 2 orders' keys and the DNS value.
+    assert "Re-encrypted 6 value(s)" in output.getvalue()
     # The old key can go: everything now opens with the new key alone.
     settings.FIELD_ENCRYPTION_KEY = [NEW_KEY]
     after = _stored_key(order)
@@ -71,6 +74,8 @@ def test_rotation_keeps_old_values_readable_then_moves_them_to_the_new_key(setti
     for ca in CertificateAuthority.objects.all():
         assert crypto.private_key_load(encryption.decrypt(ca.key_encrypted))
     assert encryption.decrypt(AcmeAccount.objects.get().key_encrypted) == b"account"
+    dns_order.refresh_from_db()
+    assert selectors.dns_validation_record(order=dns_order) == dns_record
     settings.FIELD_ENCRYPTION_KEY = [OLD_KEY]
     with pytest.raises(encryption.DecryptionError, match="FIELD_ENCRYPTION_KEY"):
         encryption.decrypt(after)
