@@ -142,8 +142,8 @@ def crypto_cost(samples: int) -> dict:
     """CPU seconds of one order's cryptography, through the functions the portal calls."""
     from django.utils import timezone
 
-    from certificates import crypto, encryption
-    from certificates.services import internal_ca_ensure
+    from certificates import crypto, encryption, policy
+    from certificates.services import internal_ca_crl_url, internal_ca_ensure
 
     _, intermediate = internal_ca_ensure()
     parts = {"key": [], "key_encryption": [], "csr": [], "signing": [], "ca_key_load": []}
@@ -171,6 +171,8 @@ def crypto_cost(samples: int) -> dict:
             issuer=issuer,
             issuer_key=issuer_key,
             now=timezone.now(),
+            validity=policy.certificate_lifetime(on=timezone.now(), configured=None),
+            crl_url=internal_ca_crl_url(),
         )
         crypto.certificate_facts(crypto.certificates_load(crypto.certificate_pem(leaf))[0])
         parts["signing"].append(time.process_time() - clock)

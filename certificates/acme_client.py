@@ -82,11 +82,25 @@ def account_key_generate() -> bytes:
     return crypto.private_key_pem(crypto.private_key_generate(key_type="ec-p256"))
 
 
+@dataclass(frozen=True)
+class ExternalAccount:
+    """External Account Binding (RFC 8555 §7.3.4): the key identifier and MAC key
+    (base64url) a commercial CA gives with the customer account an ACME account binds to."""
+
+    kid: str
+    hmac_key: str
+
+
 def session_open(
-    *, directory_url: str, ca_bundle: str, account_key_pem: bytes, contact_email: str
+    *,
+    directory_url: str,
+    ca_bundle: str,
+    account_key_pem: bytes,
+    contact_email: str,
+    external_account: ExternalAccount | None = None,
 ) -> AcmeSession:
     """Find the account of this key on the CA, registering it when the CA does not know it
-    (first use, or a CA that lost its state)."""
+    (first use, or a CA that lost its state), bound to the external account if given."""
     key = jose.JWKEC(key=crypto.private_key_load(account_key_pem))
     net = client.ClientNetwork(
         key,
@@ -96,9 +110,15 @@ def session_open(
         timeout=NETWORK_TIMEOUT,
     )
     with _translated_errors("register the ACME account", directory_url):
-        acme = client.ClientV2(client.ClientV2.get_directory(directory_url, net), net)
+        directory = client.ClientV2.get_directory(directory_url, net)
+        acme = client.ClientV2(directory, net)
+        binding = None
+        if external_account is not None:
+            binding = _external_account_binding(key, external_account, directory)
         registration = messages.NewRegistration.from_data(
-            email=contact_email or None, terms_of_service_agreed=True
+            email=contact_email or None,
+            terms_of_service_agreed=True,
+            external_account_binding=binding,
         )
         try:
             account_uri = acme.new_account(registration).uri
@@ -154,6 +174,18 @@ def order_complete(
     )
 
 
+def certificate_revoke(*, session: AcmeSession, certificate_pem: str, reason: int) -> None:
+    """Ask the CA to revoke the certificate (RFC 8555 §7.6), signed with the account key
+    that ordered it. One the CA already revoked counts as done."""
+    certificate = crypto.certificates_load(certificate_pem)[0]
+    with _translated_errors("revoke the certificate", session):
+        try:
+            session.client.revoke(certificate, reason)
+        except messages.Error as problem:
+            if problem.code != "alreadyRevoked":
+                raise
+
+
 def dns01_complete(
     *,
     session: AcmeSession,
@@ -178,6 +210,22 @@ def dns01_complete(
         except Exception:
             # A left-over challenge record is harmless; losing the certificate would not be.
             logger.warning("Could not remove the ACME challenge record %s", record.name)
+
+
+def _external_account_binding(
+    key: jose.JWK, external_account: ExternalAccount, directory: messages.Directory
+) -> dict:
+    try:
+        return messages.ExternalAccountBinding.from_data(
+            account_public_key=key.public_key(),
+            kid=external_account.kid,
+            hmac_key=external_account.hmac_key,
+            directory=directory,
+        )
+    except (ValueError, jose.DeserializationError) as error:
+        raise AcmeError(
+            f"ACME_EAB_HMAC_KEY is not a valid base64url key ({error}).", transient=False
+        ) from error
 
 
 def _utcnow() -> datetime.datetime:
@@ -263,6 +311,12 @@ def _translated_errors(action: str, where: AcmeSession | str) -> Iterator[None]:
             transient=True,
         ) from error
     except messages.Error as problem:
+        if problem.code == "externalAccountRequired":
+            raise AcmeError(
+                "The certificate authority requires an external account binding: set "
+                f"ACME_EAB_KID and ACME_EAB_HMAC_KEY ({_problem_text(problem)}).",
+                transient=False,
+            ) from problem
         transient = problem.code in TRANSIENT_PROBLEMS
         raise AcmeError(
             f"The certificate authority refused to {action} ({_problem_text(problem)}).",

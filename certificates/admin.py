@@ -1,4 +1,5 @@
-"""Read-only views for operators. The private keys and the DCV code hashes are left out."""
+"""Read-only views for operators. The private keys, the DCV code hashes and the DNS record
+values are left out."""
 
 from django.contrib import admin
 
@@ -22,16 +23,31 @@ class CertificateOrderAdmin(ReadOnlyAdmin):
         "order_number",
         "server_name",
         "backend",
+        "method",
         "status",
         "dcv_attempts",
         "dcv_locked",
         "not_after",
         "created_at",
     ]
-    list_filter = ["status", "backend", "dcv_locked"]
+    list_filter = ["status", "backend", "method", "dcv_locked"]
     search_fields = ["server_name", "=order_number", "validation_email", "serial"]
     fieldsets = [
-        (None, {"fields": ["order_number", "server_name", "backend", "status", "last_error"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "order_number",
+                    "server_name",
+                    "backend",
+                    "method",
+                    "status",
+                    "last_error",
+                    "renewal_of",
+                    "validated_at",
+                ]
+            },
+        ),
         (
             "E-mail validation",
             {
@@ -44,6 +60,7 @@ class CertificateOrderAdmin(ReadOnlyAdmin):
                 ]
             },
         ),
+        ("DNS record validation", {"fields": ["dns_token_expires_at"]}),
         ("ACME", {"fields": ["acme_account", "acme_order_url", "acme_txt_name", "acme_txt_value"]}),
         (
             "Certificate",
@@ -55,6 +72,9 @@ class CertificateOrderAdmin(ReadOnlyAdmin):
                     "not_after",
                     "issued_at",
                     "key_type",
+                    "key_destroyed_at",
+                    "revoked_at",
+                    "revocation_reason",
                     "csr_pem",
                     "certificate_pem",
                     "chain_pem",

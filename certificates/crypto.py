@@ -17,12 +17,13 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 # X.509 caps a commonName at 64 characters; longer names go in subjectAltName only.
 MAX_COMMON_NAME_LENGTH = 64
-# CA/B Forum Baseline Requirements: at most 200 days from 2026-03-15 (398 before).
-LEAF_VALIDITY = datetime.timedelta(days=199)
+# A leaf's lifetime follows the Baseline Requirements in force (certificates.policy).
 ROOT_VALIDITY = datetime.timedelta(days=20 * 365)
 INTERMEDIATE_VALIDITY = datetime.timedelta(days=10 * 365)
 # Tolerates clocks of relying parties that run slightly behind ours.
 BACKDATE = datetime.timedelta(minutes=5)
+# A CRL is signed anew on each request; relying parties may keep it this long.
+CRL_VALIDITY = datetime.timedelta(days=1)
 ORGANISATION = "Private Exchange portal"
 
 
@@ -231,8 +232,11 @@ def leaf_certificate_build(
     issuer: x509.Certificate,
     issuer_key: PrivateKey,
     now: datetime.datetime,
+    validity: datetime.timedelta,
+    crl_url: str,
 ) -> x509.Certificate:
-    """A TLS server certificate for the CSR's key; the name comes from the order, not the CSR."""
+    """A TLS server certificate for the CSR's key; the name comes from the order, not the CSR.
+    Relying parties learn of its revocation from the CRL at `crl_url`."""
     public_key = csr.public_key()
     subject = _server_subject(server_name)
     return _certificate_sign(
@@ -240,7 +244,7 @@ def leaf_certificate_build(
         public_key=public_key,
         issuer=issuer,
         issuer_key=issuer_key,
-        validity=LEAF_VALIDITY,
+        validity=validity,
         now=now,
         extensions=[
             (x509.BasicConstraints(ca=False, path_length=None), True),
@@ -261,5 +265,60 @@ def leaf_certificate_build(
             ),
             (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
             (x509.SubjectAlternativeName([x509.DNSName(server_name)]), not subject),
+            (
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            full_name=[x509.UniformResourceIdentifier(crl_url)],
+                            relative_name=None,
+                            reasons=None,
+                            crl_issuer=None,
+                        )
+                    ]
+                ),
+                False,
+            ),
         ],
     )
+
+
+@dataclass(frozen=True)
+class Revoked:
+    serial: str  # upper-case hexadecimal, as CertificateFacts
+    revoked_at: datetime.datetime
+    reason: x509.ReasonFlags
+
+
+def crl_build(
+    *,
+    issuer: x509.Certificate,
+    issuer_key: PrivateKey,
+    revoked: list[Revoked],
+    now: datetime.datetime,
+) -> x509.CertificateRevocationList:
+    """The issuer's CRL (RFC 5280 §5) listing the revoked serials, valid for CRL_VALIDITY."""
+    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.subject)
+        .last_update(now)
+        .next_update(now + CRL_VALIDITY)
+        # Signed on each request: the time in microseconds only grows (RFC 5280 §5.2.3).
+        .add_extension(x509.CRLNumber(int(now.timestamp() * 1_000_000)), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+    )
+    for entry in revoked:
+        revoked_certificate = (
+            x509.RevokedCertificateBuilder()
+            .serial_number(int(entry.serial, 16))
+            .revocation_date(entry.revoked_at)
+        )
+        if entry.reason != x509.ReasonFlags.unspecified:
+            # RFC 5280 §5.3.1: "unspecified" is shown by leaving the reason out.
+            revoked_certificate = revoked_certificate.add_extension(
+                x509.CRLReason(entry.reason), critical=False
+            )
+        builder = builder.add_revoked_certificate(revoked_certificate.build())
+    return builder.sign(issuer_key, hashes.SHA256())

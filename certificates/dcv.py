@@ -1,7 +1,9 @@
-"""Domain Control Validation codes (CA/B Forum BR 3.2.2.4.4, email to a constructed address).
+"""Domain Control Validation values: codes for email to a constructed address (CA/B Forum
+BR 3.2.2.4.4) and random values for a DNS TXT record (BR 3.2.2.4.7).
 
 Pure functions: make a random value, show it in readable groups, read back what the
-customer pasted, and hash it for storage. The plain code exists only in the email.
+customer pasted, and hash it for storage. The plain code exists only in the email; the
+DNS value is stored encrypted, as the customer must be able to read it again.
 """
 
 import hashlib
@@ -69,3 +71,28 @@ def dcv_code_hash(code: str, *, key: bytes) -> str:
 def dcv_code_matches(code: str, *, stored_hash: str, keys: list[bytes]) -> bool:
     """Constant-time comparison against the stored hash, under any accepted key."""
     return any(hmac.compare_digest(dcv_code_hash(code, key=key), stored_hash) for key in keys)
+
+
+# Validation by DNS record (BR §3.2.2.4.7): a random value the customer serves in TXT.
+DNS_RECORD_LABEL = "_dnsauth"
+# 16 bytes: 128 bits, above the 112 bits the Baseline Requirements ask for.
+DNS_TOKEN_BYTES = 16
+
+
+def dns_token_generate() -> str:
+    """A new random value, URL-safe base64 (22 characters), to copy into a TXT record."""
+    return secrets.token_urlsafe(DNS_TOKEN_BYTES)
+
+
+def dns_record_name(server_name: str) -> str:
+    """The TXT record's owner name for the server name (A-labels, no trailing dot)."""
+    return f"{DNS_RECORD_LABEL}.{server_name}"
+
+
+def dns_token_found(token: str, served: list[str]) -> bool:
+    """Whether one of the TXT values served is the token (surrounding blanks ignored),
+    compared in constant time."""
+    expected = token.encode("ascii")
+    return any(
+        hmac.compare_digest(value.strip().encode("utf-8", "replace"), expected) for value in served
+    )

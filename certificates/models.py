@@ -1,12 +1,14 @@
 """Certificate orders, the internal CA and ACME accounts.
 
-Private keys are kept only as Fernet tokens (certificates.encryption) in `key_encrypted`;
-DCV codes only as their HMAC. Neither appears in __str__, repr or the admin.
+Private keys are kept only as Fernet tokens (certificates.encryption) in `key_encrypted`,
+and so is the random value of a validation by DNS record; DCV codes only as their HMAC.
+None of them appears in __str__, repr or the admin.
 """
 
 import idna
 from django.db import models
 from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
 
 
 class Backend(models.TextChoices):
@@ -55,23 +57,72 @@ class AcmeAccount(models.Model):
         return self.uri or self.directory_url
 
 
-class CertificateOrder(models.Model):
-    """A key pair, its CSR and the certificate for one server name, with its validation."""
+class Method(models.TextChoices):
+    """How control of the name is proven: email and DNS record with the internal CA
+    (BR §3.2.2.4.4 and §3.2.2.4.7), DNS-01 with an ACME CA."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Awaiting validation"
-        ISSUED = "issued", "Issued"
-        FAILED = "failed", "Failed"
+    EMAIL = "email", "E-mail"
+    DNS = "dns", "DNS record"
+    ACME = "acme", "ACME DNS-01"
+
+
+class CertificateStatus(models.TextChoices):
+    """The certificate's track. An order waits for validation, then its certificate is valid
+    until it is replaced (superseded), revoked or runs out. "issued" is the track's *valid*
+    (the value predates the track and is what the platform's code and pages compare with)."""
+
+    PENDING = "pending", "Awaiting validation"
+    ISSUED = "issued", "Valid"
+    RENEWING = "renewing", "Renewing"  # valid; its replacement is under way
+    EXPIRING = "expiring", "Expiring"  # valid, close to its end and not yet replaced
+    EXPIRED = "expired", "Expired"
+    SUPERSEDED = "superseded", "Replaced"  # by the renewal that was issued
+    REVOKED = "revoked", "Revoked"
+    FAILED = "failed", "Failed"  # the ACME CA refused; a retry starts again
+
+
+S = CertificateStatus
+# A certificate in one of these states is the one servers use.
+IN_USE = [S.ISSUED, S.RENEWING, S.EXPIRING]
+
+
+class CertificateOrder(FSMModelMixin, models.Model):
+    """A key pair, its CSR and the certificate for one server name, with its validation.
+    A renewal is a new order pointing at the one it replaces (`renewal_of`): nothing is
+    overwritten, and the series of orders is the name's certificate history."""
+
+    Status = CertificateStatus
 
     server_name = models.CharField(max_length=253)
     validation_email = models.EmailField()
     order_number = models.PositiveIntegerField()
     backend = models.CharField(max_length=10, choices=Backend.choices)
+    method = models.CharField(max_length=5, choices=Method.choices, default=Method.EMAIL)
     key_type = models.CharField(max_length=10)
     key_encrypted = models.TextField()
     csr_pem = models.TextField("CSR")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = FSMField(max_length=10, choices=Status.choices, default=Status.PENDING, protected=True)
     last_error = models.TextField(blank=True)
+    # One to one: a certificate is replaced by one renewal at most, even when two workers
+    # renew it at the same moment.
+    renewal_of = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="renewal",
+        help_text="The order whose certificate this one replaces.",
+    )
+    validated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When control of the name was last proven."
+    )
+    key_destroyed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the private key was wiped (replaced and expired)."
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revocation_reason = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="RFC 5280 CRLReason code."
+    )
 
     dcv_code_hash = models.CharField("DCV code HMAC", max_length=64, blank=True)
     dcv_code_issued_at = models.DateTimeField("DCV code sent at", null=True, blank=True)
@@ -91,6 +142,11 @@ class CertificateOrder(models.Model):
     acme_txt_name = models.CharField("DNS-01 record name", max_length=253, blank=True)
     acme_txt_value = models.CharField("DNS-01 record value", max_length=100, blank=True)
 
+    dns_token_encrypted = models.TextField("DNS record value (encrypted)", blank=True)
+    dns_token_expires_at = models.DateTimeField(
+        "DNS record value expires at", null=True, blank=True
+    )
+
     certificate_pem = models.TextField("certificate", blank=True)
     chain_pem = models.TextField(
         "chain", blank=True, help_text="Intermediate certificates, leaf excluded."
@@ -105,7 +161,10 @@ class CertificateOrder(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["server_name"])]
+        indexes = [
+            models.Index(fields=["server_name"]),
+            models.Index(fields=["status", "not_after"]),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.order_number} {self.server_name} ({self.get_status_display()})"
@@ -117,3 +176,32 @@ class CertificateOrder(models.Model):
             return idna.decode(self.server_name)
         except idna.IDNAError:
             return self.server_name
+
+    # The track's transitions; the services in certificates.services call them. An ACME
+    # order moves between pending and failed by conditional UPDATEs instead, made while no
+    # row lock is held (the CA may be slow).
+
+    @transition(field=status, source=[S.PENDING, S.FAILED], target=S.ISSUED)
+    def issue(self) -> None:
+        pass
+
+    @transition(field=status, source=S.ISSUED, target=S.RENEWING)
+    def start_renewal(self) -> None:
+        pass
+
+    @transition(field=status, source=[S.ISSUED, S.RENEWING], target=S.EXPIRING)
+    def near_expiry(self) -> None:
+        pass
+
+    @transition(field=status, source=IN_USE, target=S.EXPIRED)
+    def expire(self) -> None:
+        pass
+
+    @transition(field=status, source=[*IN_USE, S.EXPIRED], target=S.SUPERSEDED)
+    def supersede(self) -> None:
+        pass
+
+    # From expired too: the CA may have agreed while the sweep marked it expired.
+    @transition(field=status, source=[*IN_USE, S.SUPERSEDED, S.EXPIRED], target=S.REVOKED)
+    def revoke(self) -> None:
+        pass

@@ -1,7 +1,11 @@
-"""Reads of the certificates app. Never the private key: nothing here decrypts."""
+"""Reads of the certificates app. Never a private key: the only value decrypted here is
+the DNS record's, which the customer must be shown."""
+
+from datetime import datetime
 
 from django.conf import settings
 
+from certificates import dcv, encryption, policy
 from certificates.acme_client import TxtRecord
 from certificates.errors import CertificateOrderError
 from certificates.models import CertificateAuthority, CertificateOrder
@@ -9,7 +13,7 @@ from certificates.models import CertificateAuthority, CertificateOrder
 
 def certificate_chain_pem(*, order: CertificateOrder) -> str:
     """The certificate followed by its intermediates, as a server installs it."""
-    if order.status != CertificateOrder.Status.ISSUED:
+    if not order.certificate_pem:
         raise CertificateOrderError("The certificate is not issued yet.")
     return order.certificate_pem + order.chain_pem
 
@@ -32,3 +36,26 @@ def acme_txt_record(*, order: CertificateOrder) -> TxtRecord | None:
     if not order.acme_txt_name:
         return None
     return TxtRecord(name=order.acme_txt_name, value=order.acme_txt_value)
+
+
+def dns_validation_record(*, order: CertificateOrder) -> TxtRecord | None:
+    """The TXT record that validates the order by DNS record (BR §3.2.2.4.7), decrypted
+    for the customer's page or DNS Assist; None for the other methods."""
+    if not order.dns_token_encrypted:
+        return None
+    return TxtRecord(
+        name=dcv.dns_record_name(order.server_name),
+        value=encryption.decrypt(order.dns_token_encrypted).decode("ascii"),
+    )
+
+
+def renewal_due_at(*, order: CertificateOrder) -> datetime | None:
+    """When the order's certificate is to be renewed: CERTIFICATE_RENEW_BEFORE_PERCENT of
+    its lifetime left. None before it is issued."""
+    if order.issued_at is None:
+        return None
+    return policy.renewal_due_at(
+        issued_at=order.issued_at,
+        not_after=order.not_after,
+        percent=settings.CERTIFICATE_RENEW_BEFORE_PERCENT,
+    )

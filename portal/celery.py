@@ -54,6 +54,10 @@ app.conf.beat_schedule = {
         "task": "notifications.tasks.dispatch_due_emails",
         "schedule": settings.OUTBOX_SWEEP_INTERVAL,
     },
+    "sweep-certificates": {
+        "task": "certificates.tasks.sweep_certificates",
+        "schedule": 3600,  # hourly: the certificate's track counts in days
+    },
 }
 
 app.autodiscover_tasks()

@@ -252,3 +252,16 @@ DCV_FROM_EMAIL = env.str("DCV_FROM_EMAIL", default="Certificate Authority <dcv@l
 ACME_DIRECTORY_URL = env.str("ACME_DIRECTORY_URL", default="")
 ACME_CA_BUNDLE = env.str("ACME_CA_BUNDLE", default="")  # PEM file to trust the ACME server
 ACME_CONTACT_EMAIL = env.str("ACME_CONTACT_EMAIL", default="")
+# External Account Binding (RFC 8555 §7.3.4), for commercial ACME CAs that require it:
+# the key identifier and the MAC key (base64url) the CA gives with the account.
+ACME_EAB_KID = env.str("ACME_EAB_KID", default="")
+ACME_EAB_HMAC_KEY = env.str("ACME_EAB_HMAC_KEY", default="")
+# Seconds; empty means the CA/B Forum maximum in force less a day (certificates.policy).
+# A longer value than the maximum is capped to it.
+CERTIFICATE_LIFETIME = (
+    env.int("CERTIFICATE_LIFETIME") if env.str("CERTIFICATE_LIFETIME", default="") else None
+)
+# Renew when this percentage of the certificate's lifetime is left (cert-manager: a third).
+CERTIFICATE_RENEW_BEFORE_PERCENT = env.int("CERTIFICATE_RENEW_BEFORE_PERCENT", default=33)
+# Seconds a validation of the name is reused for a renewal; empty means the BR maximum in force.
+DCV_REUSE_PERIOD = env.int("DCV_REUSE_PERIOD") if env.str("DCV_REUSE_PERIOD", default="") else None

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest
 from django.urls import path, re_path
 
+from certificates import views as certificate_views
 from certificates.forms import DcvCodeForm
 from portal import api, views
 from portal.auth import AdminLoginForm, LoginForm
@@ -56,4 +57,5 @@ urlpatterns = [
     re_path(r"^api/", api.not_found),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
+    path("ca/intermediate.crl", certificate_views.intermediate_crl, name="ca-crl"),
 ]

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from certificates import encryption, services
+from certificates import encryption, selectors, services
 from certificates.models import AcmeAccount, CertificateAuthority
 from tests.certificates.factories import CertificateOrderFactory
 
@@ -71,3 +71,26 @@ def test_admin_is_read_only(admin_client, issued_order):
     admin_client.post(change, {"status": "pending"})
     issued_order.refresh_from_db()
     assert issued_order.status == "issued"
+
+
+@pytest.mark.django_db
+def test_renewal_and_dns_validation_shown_without_the_record_value(admin_client, issued_order):
+    renewal = services.certificate_order_renew(previous_order_id=issued_order.pk).order
+    dns_order = CertificateOrderFactory(method="dns")
+    value = selectors.dns_validation_record(order=dns_order).value
+
+    html = admin_client.get(
+        reverse("admin:certificates_certificateorder_change", args=[renewal.pk])
+    ).content.decode()
+    # What it renews, now replaced.
+    assert f"#{issued_order.order_number} {issued_order.server_name} (Replaced)" in html
+    assert "Validated at" in html and "Key destroyed at" in html
+    listing = admin_client.get(
+        reverse("admin:certificates_certificateorder_changelist") + "?method__exact=dns"
+    ).content.decode()
+    assert dns_order.server_name in listing and renewal.server_name not in listing
+    page = admin_client.get(
+        reverse("admin:certificates_certificateorder_change", args=[dns_order.pk])
+    ).content.decode()
+    assert "DNS record value expires at" in page
+    assert value not in page and dns_order.dns_token_encrypted not in page
