@@ -5,8 +5,6 @@ on PostgreSQL, a Redis of their own, BIND9 and the test SMTP server. Chromium re
 portal over https:// and trusts exactly the test's certificate."""
 
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from tests.deploy.stack import (
     write_environment_file,
 )
 from tests.deploy.tls import Tls, make_tls
-from tests.processes import ROOT, BeatProcess, RedisServer, WorkerProcess, database_url, free_port
+from tests.processes import BeatProcess, RedisServer, WorkerProcess, database_url, free_port
 from tests.processes import use_broker as publish_to
 
 HOST = "127.0.0.1"  # the browser's address; nginx reaches gunicorn from 127.0.0.2
@@ -122,19 +120,6 @@ def deployment_environment(
     }
 
 
-def collectstatic(env: dict[str, str], log: Path) -> None:
-    """The README's install step, in the services' environment."""
-    with log.open("ab") as output:
-        subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=output,
-            check=True,
-        )
-
-
 @pytest.fixture(scope="module")
 def deployed(
     django_db_setup, tmp_path_factory, tls, smtp_server, bind_server: BindServer
@@ -160,7 +145,6 @@ def deployed(
         env_file=env_file, state_dir=directory / "var", gunicorn_port=gunicorn_port
     )
     web_unit = read_unit("private-exchange-web.service", replacements)
-    collectstatic(web_unit.environment(), directory / "collectstatic.log")
     site = directory / "private-exchange.conf"
     site.write_text(
         render(

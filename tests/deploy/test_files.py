@@ -18,7 +18,14 @@ import yaml
 from django.core.management import get_commands, load_command_class
 from django.urls import Resolver404, resolve
 
-from tests.deploy.stack import DEPLOY, Unit, render, unit_replacements
+from tests.deploy.stack import (
+    DEPLOY,
+    SYSTEMD_BASE_ENV,
+    Unit,
+    read_environment_file,
+    render,
+    unit_replacements,
+)
 from tests.processes import ROOT
 
 DOCKER_COMPOSE = "/usr/bin/docker-compose"
@@ -177,7 +184,7 @@ def dockerfile_env() -> dict[str, str]:
 def test_dockerfile_environment_and_command(tmp_path):
     env = dockerfile_env()
     assert env["DJANGO_SETTINGS_MODULE"] == "portal.production"
-    assert not set(env) - environment_names_read() - NOT_SETTINGS
+    assert set(env) - environment_names_read() - NOT_SETTINGS == set()
     (cmd,) = [
         json.loads(value)
         for instruction, value in dockerfile_instructions()
@@ -215,7 +222,25 @@ def test_the_image_build_collects_hashed_static_files(tmp_path):
         assert (tmp_path / "static" / f"{hashed}.gz").is_file()
 
 
-# The systemd units.
+# The machine's files: the environment file, the systemd units.
+
+
+def test_the_environment_file_holds_settings_and_reads_alike_in_the_shell():
+    """systemd reads it as EnvironmentFile=, deploy/manage sources it with sh: both must
+    see the same values, and each must be a variable the settings read."""
+    path = DEPLOY / "portal.env.example"
+    systemd = read_environment_file(path)
+    assert set(systemd) - environment_names_read() - NOT_SETTINGS == set()
+    shell = subprocess.run(
+        ["sh", "-c", 'set -a; . "$0"; exec env -0', str(path)],
+        env=SYSTEMD_BASE_ENV,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    values = dict(item.split("=", 1) for item in shell.split("\0") if item)
+    assert {name: values.get(name) for name in systemd} == systemd
+    assert systemd["DEFAULT_FROM_EMAIL"] == "Private Exchange <noreply@example.net>"
+
 
 UNITS = ("private-exchange-web.service", "private-exchange-worker.service")
 UNITS += ("private-exchange-beat.service",)
