@@ -4,7 +4,8 @@ environment file made from deploy/portal.env.example and nginx with deploy/nginx
 
 systemd does not run here: `Unit` reads a unit file and these helpers do what systemd would
 with it. The install-time values of the files (paths, ports, the host name) are replaced by
-the test's; every value replaced must be in the file, so a changed file cannot go untested.
+the test's (nginx's site must hold every value the test replaces in it, so that a changed
+file cannot go untested; a unit is started from its own paths, which must then exist).
 """
 
 import http.client
@@ -13,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.processes import ROOT, ManagedProcess
@@ -204,11 +204,3 @@ class Nginx(ManagedProcess):
         except OSError:
             return False
         return True
-
-
-def wait_until(condition, *, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.1)
