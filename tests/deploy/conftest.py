@@ -50,8 +50,7 @@ class Deployed:
     tls: Tls
     broker_url: str
     cache_url: str
-    env_file: Path
-    directory: Path
+    directory: Path  # the processes' logs
     web: Gunicorn
     worker: UnitProcess
     beat: UnitProcess
@@ -168,7 +167,6 @@ def deployed(
         tls=tls,
         broker_url=f"redis://127.0.0.1:{redis_server.port}/0",
         cache_url=f"redis://127.0.0.1:{redis_server.port}/1",
-        env_file=env_file,
         directory=directory,
         web=Gunicorn(web_unit, log=directory / "web.log", port=gunicorn_port),
         worker=UnitProcess(

@@ -125,7 +125,7 @@ class Client:
         self.portal, self.source = portal, source
         self.context = ssl.create_default_context(cafile=str(portal.tls.ca_file))
 
-    def log_in(self, username: str, password: str) -> int:
+    def log_in(self, username: str, password: str, *, headers: dict | None = None) -> int:
         connection = http.client.HTTPSConnection(
             HOST,
             self.portal.https_port,
@@ -148,6 +148,7 @@ class Client:
                 "Cookie": f"csrftoken={csrf_cookie}",
                 "Origin": self.portal.url,
                 "Referer": f"{self.portal.url}/login/",
+                **(headers or {}),
             },
         )
         status = connection.getresponse().status
@@ -159,7 +160,8 @@ def test_rate_limits_count_the_browsers_address_not_the_proxys(portal, screen):
     """nginx connects from 127.0.0.2 and says who the client was in X-Forwarded-For: a
     browser on 127.0.0.1 that guessed too many passwords is refused, another client on
     127.0.0.3 is not. Behind a portal that counted the proxy's address, one guesser would
-    lock every customer out."""
+    lock every customer out; one that believed a client's own X-Forwarded-For would let a
+    guesser go on under made-up addresses."""
     limit, window = settings.RATELIMITS["login"]
     # The counts are kept per fixed window: start far enough from its end for the dozen
     # requests below.
@@ -177,4 +179,6 @@ def test_rate_limits_count_the_browsers_address_not_the_proxys(portal, screen):
     assert statuses == [200] * limit + [429]
 
     assert Client(portal, "127.0.0.3").log_in("xx-other-guess", "wrong-password") == 200
-    assert Client(portal, HOST).log_in("xx-last-guess", "wrong-password") == 429
+    # The guesser cannot pass for another client: nginx replaces what it claims.
+    forged = {"X-Forwarded-For": "198.51.100.7"}
+    assert Client(portal, HOST).log_in("xx-last-guess", "wrong-password", headers=forged) == 429
