@@ -38,7 +38,7 @@ from tests.processes import use_broker as publish_to
 HOST = "127.0.0.1"  # the browser's address; nginx reaches gunicorn from 127.0.0.2
 PROXY_ADDRESS = "127.0.0.2"
 SECRET_KEY = "deployed-topology-secret-key-" + "x" * 40
-ORDER_API_TOKEN = "deployed-topology-order-token"
+ORDER_API_TOKEN = "deployed-topology-order-token-" + "x" * 32
 FIELD_ENCRYPTION_KEY = "Fr2s2YqWq7Ujq8QwnX5Yg7N0hJmC5hJ3bK9u1lq0tWs="
 
 

@@ -38,7 +38,7 @@ NOT_SETTINGS = {"DJANGO_SETTINGS_MODULE", "PYTHONUNBUFFERED", "PIP_NO_CACHE_DIR"
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "portal.production",
     "SECRET_KEY": "files-check-secret-" + "x" * 40,
-    "ORDER_API_TOKEN": "files-check-token",
+    "ORDER_API_TOKEN": "files-check-token-" + "x" * 32,
     "FIELD_ENCRYPTION_KEY": "Fr2s2YqWq7Ujq8QwnX5Yg7N0hJmC5hJ3bK9u1lq0tWs=",
 }
 
