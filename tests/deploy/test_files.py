@@ -290,3 +290,17 @@ def test_the_worker_unit_stops_it_warm(tmp_path):
     unit = Unit(path.read_text(), path.name)
     assert (unit.get("KillSignal"), unit.get("KillMode")) == ("SIGTERM", "mixed")
     assert unit.stop_timeout() >= 60
+
+
+def test_the_readme_deploys_with_these_files():
+    """The commands of the README's "Deploying" section name files that exist, and enable
+    every unit of deploy/systemd/."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Deploying", 1)[1].split("\n## ", 1)[0]
+    commands = "\n".join(re.findall(r"```sh\n(.*?)```", section, re.S))
+    named = set(re.findall(r"\bdeploy/[\w./*-]+", commands))
+    assert {"deploy/manage", "deploy/portal.env.example"} <= named
+    for pattern in named:
+        assert list(ROOT.glob(pattern)), f"the README names {pattern}, which is not there"
+    enabled = re.search(r"systemctl enable --now (.+)", commands).group(1).split()
+    assert sorted(f"{unit}.service" for unit in enabled) == sorted(UNITS)
