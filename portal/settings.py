@@ -112,7 +112,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 
