@@ -423,7 +423,8 @@ def update_refusal(
         )
     messages = {
         dns.rcode.REFUSED: f"refused the update: the TSIG key {key_name} may not change "
-        f"the zone {zone} (REFUSED).",
+        f"the zone {zone}, or a record failed its checks, such as an MX or SRV record pointing "
+        "to a name of the zone that has no address (REFUSED).",
         dns.rcode.NOTAUTH: f"is not authoritative for the zone {zone} (NOTAUTH).",
         dns.rcode.NOTZONE: f"refused the update: the name is outside the zone {zone} (NOTZONE).",
         dns.rcode.NOTIMP: "does not accept dynamic updates (NOTIMP).",

@@ -176,7 +176,9 @@ def test_a_zone_closed_to_the_key_is_refused(primary):
     assert caught.value.transient is False
     assert caught.value.message == (
         f"The DNS server {primary.address} refused the update: the TSIG key portal-test "
-        f"may not change the zone {primary.read_only_zone} (REFUSED)."
+        f"may not change the zone {primary.read_only_zone}, or a record failed its checks, "
+        "such as an MX or SRV record pointing to a name of the zone that has no address "
+        "(REFUSED)."
     )
     assert primary.served(name, "A") == set()
 
