@@ -152,6 +152,7 @@ def record_rdata(rtype: str, value: str) -> dns.rdata.Rdata:
     record_type(rtype)
     if rtype == "TXT":
         return txt_rdata(value)
+    value = value.lower()  # names are case-insensitive; written in one case, they compare
     if rtype == "A":
         value = ipv4_value(value)
     elif rtype == "AAAA":

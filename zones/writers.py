@@ -312,6 +312,9 @@ class _Session:
     def zone_of(self, owner: dns.name.Name, *, within: dns.name.Name) -> dns.name.Name:
         """The apex of the zone holding owner on the primary, which must be inside ``within``."""
         response = self._query(owner, SOA)
+        if owner != within and response.get_rrset(response.answer, owner, dns.rdataclass.IN, CNAME):
+            # An alias is never a zone's apex; its answer tells of the target's zone instead.
+            return self.zone_of(owner.parent(), within=within)
         apex = _zone_apex(response, owner)
         if apex is None or not apex.is_subdomain(within):
             raise DnsWriteError(

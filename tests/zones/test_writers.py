@@ -6,7 +6,7 @@ import time
 import dns.rcode
 import pytest
 
-from zones.errors import DnsWriteError
+from zones.errors import DnsConflictError, DnsWriteError
 from zones.models import EmbeddedRecord, EmbeddedZone
 from zones.records import AddressRecords, ServerAddress, tsig_key
 from zones.writers import EmbeddedWriter, Rfc2136Writer, get_writer, update_refusal
@@ -424,3 +424,119 @@ def test_update_refusal_explains_the_answer(rcode, transient, detail):
     )
     assert error.transient is transient
     assert error.message == f"The DNS server 192.0.2.53:53 {detail}."
+
+
+# Any record set: MX, SRV, CNAME, TXT
+
+
+def test_change_records_adds_an_mx_beside_the_others_and_reads_them(primary):
+    writer = get_writer()
+
+    changed = writer.change_records(
+        zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["20 MX.Filter.test."]
+    )
+
+    assert changed is True
+    assert primary.served(ZONE, "MX") == {f"10 mx.{ZONE}.", "20 mx.filter.test."}
+    assert writer.read_records(zone=ZONE, name=ZONE, rtype="MX") == (
+        "10 mx.example.test",
+        "20 mx.filter.test",
+    )
+    serial = primary.serial()
+    assert (
+        writer.change_records(zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["20 mx.filter.test"])
+        is False
+    )
+    assert primary.serial() == serial
+
+
+def test_change_records_replaces_only_while_the_set_is_as_expected(primary):
+    writer = get_writer()
+    before = primary.records()
+
+    with pytest.raises(
+        DnsConflictError, match=r"now 10 mx\.example\.test instead of nothing"
+    ) as caught:
+        writer.change_records(
+            zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["10 px.hoster.test"], expect=[]
+        )
+
+    assert caught.value.transient is False
+    assert primary.records() == before
+    writer.change_records(
+        zone=ZONE,
+        name=ZONE,
+        rtype="MX",
+        ttl=TTL,
+        remove=["10 mx.example.test"],
+        add=["10 px.hoster.test"],
+        expect=["10 mx.example.test"],
+    )
+    assert primary.served(ZONE, "MX") == {"10 px.hoster.test."}
+
+
+def test_change_records_writes_an_srv_and_a_cname(primary):
+    writer = get_writer()
+    srv = f"_autodiscover._tcp.{ZONE}"
+    alias = f"k3x9-check.{ZONE}"
+
+    writer.change_records(zone=ZONE, name=srv, rtype="SRV", ttl=TTL, add=["0 0 443 px.hoster.test"])
+    writer.change_records(zone=ZONE, name=alias, rtype="CNAME", ttl=TTL, add=["check.hoster.test"])
+
+    assert primary.served(srv, "SRV") == {"0 0 443 px.hoster.test."}
+    assert primary.served(alias, "CNAME") == {"check.hoster.test."}
+    assert writer.read_records(zone=ZONE, name=alias, rtype="CNAME") == ("check.hoster.test",)
+    writer.change_records(
+        zone=ZONE, name=alias, rtype="CNAME", ttl=TTL, remove=["check.hoster.test"]
+    )
+    assert primary.served(alias, "CNAME") == set()
+
+
+def test_a_cname_beside_other_records_is_refused(primary):
+    with pytest.raises(DnsWriteError, match="a CNAME cannot be beside other records") as caught:
+        get_writer().change_records(
+            zone=ZONE, name=f"www.{ZONE}", rtype="CNAME", ttl=TTL, add=["check.hoster.test"]
+        )
+    assert caught.value.transient is False
+    assert primary.served(f"www.{ZONE}", "A") == {"192.0.2.80"}
+
+
+def test_change_records_refuses_bad_values_before_any_query(primary):
+    updates = primary.updates_received()
+    with pytest.raises(DnsWriteError, match="is not a valid MX record") as caught:
+        get_writer().change_records(zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["ten mx.test"])
+    assert caught.value.transient is False
+    with pytest.raises(DnsWriteError, match="does not write NS records"):
+        get_writer().change_records(zone=ZONE, name=ZONE, rtype="NS", ttl=TTL, add=["ns.test"])
+    assert primary.updates_received() == updates
+
+
+@pytest.mark.django_db
+def test_embedded_change_records_with_the_same_rules():
+    writer = EmbeddedWriter()
+    alias = f"k3x9-check.{ZONE}"
+    writer.change_records(zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["10 mx.example.test"])
+    writer.change_records(zone=ZONE, name=alias, rtype="CNAME", ttl=TTL, add=["check.hoster.test"])
+    serial = EmbeddedZone.objects.get(name=ZONE).serial
+
+    with pytest.raises(DnsConflictError, match="changed since they were read"):
+        writer.change_records(
+            zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["5 a.test"], expect=[]
+        )
+    with pytest.raises(DnsWriteError, match="is an alias"):
+        writer.change_records(zone=ZONE, name=alias, rtype="TXT", ttl=TTL, add=["x"])
+    with pytest.raises(DnsWriteError, match="cannot be an alias"):
+        writer.change_records(zone=ZONE, name=ZONE, rtype="CNAME", ttl=TTL, add=["x.test"])
+    assert (
+        writer.change_records(
+            zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["10 MX.example.test."]
+        )
+        is False
+    )
+    assert EmbeddedZone.objects.get(name=ZONE).serial == serial
+
+    writer.change_records(
+        zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, remove=["10 mx.example.test"], add=["10 px.test"]
+    )
+    assert writer.read_records(zone=ZONE, name=ZONE, rtype="MX") == ("10 px.test",)
+    assert writer.read_records(zone="other.test", name="other.test", rtype="MX") == ()
