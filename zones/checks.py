@@ -25,8 +25,10 @@ from django.conf import settings
 
 from zones.errors import DnsCheckError
 from zones.mail import (
+    DMARC_NAME,
     ExpectedRecord,
     RecordPurpose,
+    ServedMail,
     dkim_public_key_of,
     is_dmarc,
     spf_includes,
@@ -412,6 +414,16 @@ def check_mail_records(
             continue
         checks.append(compare_mail_record(record=record, found=found, rules=rules))
     return tuple(checks)
+
+
+def served_mail_found(*, domain: str, servers: Nameservers | None = None) -> ServedMail:
+    """What the domain serves that mail_records takes into account (its SPF record, whether
+    it has a DMARC policy), asked of its servers: for a domain without DNS Assist.
+    DnsCheckError when they give no usable answer."""
+    servers = servers or nameservers()
+    spfs = spf_records(_follow(servers, _owner(domain), "TXT"))
+    dmarc = _follow(servers, _owner(f"{DMARC_NAME}.{domain}"), "TXT")
+    return ServedMail(spf=spfs[0] if spfs else None, has_dmarc=any(map(is_dmarc, dmarc)))
 
 
 def _found(servers: Nameservers, record: ExpectedRecord) -> Found:

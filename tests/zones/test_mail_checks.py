@@ -12,6 +12,7 @@ from zones.checks import (
     MailCheckRules,
     check_mail_records,
     compare_mail_record,
+    served_mail_found,
 )
 from zones.errors import DnsCheckError
 from zones.mail import (
@@ -84,9 +85,18 @@ def test_records_written_by_dns_assist_are_ok(dns_server):
     assert [r.required for r in expected.of("dmarc")] == [False]
 
 
+def test_what_the_domain_serves_is_read_from_its_servers(dns_server):
+    assert served_mail_found(domain=ZONE) == ServedMail(spf="v=spf1 mx -all", has_dmarc=False)
+
+    dns_server.set_records(ZONE, "TXT", ['"google-site-verification=x"'])
+    dns_server.set_records(f"_dmarc.{ZONE}", "TXT", ['"v=DMARC1; p=none"'])
+    assert served_mail_found(domain=ZONE) == ServedMail(spf=None, has_dmarc=True)
+
+
 def test_a_zone_without_our_records(dns_server):
     """The baseline zone: MX to its own server, SPF without our addresses."""
-    expected = mail(served=ServedMail(spf="v=spf1 mx -all"))
+    expected = mail(served=served_mail_found(domain=ZONE))
+    assert expected.of("spf")[0].value == f"v=spf1 mx ip4:{IPV4} ip6:{IPV6} -all"
 
     assert statuses(expected) == {
         "mx": ("wrong", ("10 mx.example.test",)),
