@@ -245,7 +245,7 @@ class Rfc2136Writer:
                 # RFC 2136 3.2 prerequisite: the primary applies the change only to the
                 # records read above, so a change made meanwhile is not overwritten.
                 if held:
-                    update.present(owner, *held)
+                    update.present(owner, *list(held))  # rdatas: sent with TTL 0 (2.4.2)
                 else:
                     update.absent(owner, _rdtype(rtype))
             for value in removing.keys() & held_values.keys():
@@ -325,12 +325,6 @@ class _Session:
 
     def update(self, update: dns.update.UpdateMessage, apex: dns.name.Name) -> None:
         response = self._exchange(update)
-        if response.rcode() in (dns.rcode.NXRRSET, dns.rcode.YXRRSET):
-            raise DnsConflictError(
-                f"The records in the zone {_text(apex)} changed while the portal was updating "
-                "them; nothing was written.",
-                transient=True,
-            )
         if response.rcode() != dns.rcode.NOERROR:
             raise update_refusal(
                 response.rcode(), server=self.server, zone=_text(apex), key=self.key
@@ -422,6 +416,13 @@ def update_refusal(
     if rcode == dns.rcode.SERVFAIL:
         return DnsWriteError(
             f"The DNS server {server} could not apply the update to the zone {zone} (SERVFAIL).",
+            transient=True,
+        )
+    if rcode in (dns.rcode.NXRRSET, dns.rcode.YXRRSET):
+        # A prerequisite failed: the records changed between the portal's read and its update.
+        return DnsConflictError(
+            f"The DNS server {server} refused the update: the records changed while the "
+            f"portal was updating them, nothing was written ({dns.rcode.to_text(rcode)}).",
             transient=True,
         )
     messages = {

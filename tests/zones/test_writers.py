@@ -6,6 +6,7 @@ import time
 import dns.rcode
 import pytest
 
+from zones import writers
 from zones.errors import DnsConflictError, DnsWriteError
 from zones.models import EmbeddedRecord, EmbeddedZone
 from zones.records import AddressRecords, ServerAddress, tsig_key
@@ -412,7 +413,13 @@ def test_embedded_refuses_a_name_outside_the_zone():
         ),
         (dns.rcode.NOTAUTH, False, "is not authoritative for the zone example.test (NOTAUTH)"),
         (dns.rcode.NOTIMP, False, "does not accept dynamic updates (NOTIMP)"),
-        (dns.rcode.YXRRSET, False, "rejected the update to the zone example.test (YXRRSET)"),
+        (
+            dns.rcode.NXRRSET,
+            True,
+            "refused the update: the records changed while the portal was updating them, "
+            "nothing was written (NXRRSET)",
+        ),
+        (dns.rcode.YXDOMAIN, False, "rejected the update to the zone example.test (YXDOMAIN)"),
     ],
 )
 def test_update_refusal_explains_the_answer(rcode, transient, detail):
@@ -424,6 +431,7 @@ def test_update_refusal_explains_the_answer(rcode, transient, detail):
     )
     assert error.transient is transient
     assert error.message == f"The DNS server 192.0.2.53:53 {detail}."
+    assert isinstance(error, DnsConflictError) is (rcode == dns.rcode.NXRRSET)
 
 
 # Any record set: MX, SRV, CNAME, TXT
@@ -473,6 +481,34 @@ def test_change_records_replaces_only_while_the_set_is_as_expected(primary):
         expect=["10 mx.example.test"],
     )
     assert primary.served(ZONE, "MX") == {"10 px.hoster.test."}
+
+
+def test_a_change_made_between_the_read_and_the_update_is_not_overwritten(primary, monkeypatch):
+    """Another tool changes the MX set just after the writer read it: the update's
+    prerequisite (RFC 2136 3.2) makes BIND refuse it, and nothing of the portal's is written."""
+    read = writers._Session.rrset
+
+    def read_then_race(session, owner, rtype):
+        held = read(session, owner, rtype)
+        monkeypatch.setattr(writers._Session, "rrset", read)
+        primary.set_records(ZONE, "MX", ["5 mx.other.test."], ttl=TTL)
+        return held
+
+    monkeypatch.setattr(writers._Session, "rrset", read_then_race)
+
+    with pytest.raises(DnsConflictError, match=r"changed while the portal was updating") as caught:
+        get_writer().change_records(
+            zone=ZONE,
+            name=ZONE,
+            rtype="MX",
+            ttl=TTL,
+            remove=["10 mx.example.test"],
+            add=["10 px.hoster.test"],
+            expect=["10 mx.example.test"],
+        )
+
+    assert caught.value.transient is True
+    assert primary.served(ZONE, "MX") == {"5 mx.other.test."}
 
 
 def test_change_records_writes_an_srv_and_a_cname(primary):
