@@ -8,8 +8,10 @@ ownership CNAME of a domain outside the account's zones. Names are A-labels with
 final dot; values are in the form ``zones.records.record_value`` gives.
 """
 
+import base64
 import ipaddress
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,7 +37,10 @@ OWNERSHIP_SUFFIX = "-check"
 _SELECTOR = re.compile(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
+# "{token}-check" is one label of at most 63 octets.
 _OWNERSHIP_TOKEN = re.compile(r"^[a-z0-9]{1,57}$")
+# 128 bits, one token per claim: a CNAME left for an earlier claim proves nothing for a new one.
+OWNERSHIP_TOKEN_BYTES = 16
 _SPF_MODIFIER = re.compile(r"^[a-z][a-z0-9_.-]*=", re.IGNORECASE)
 _SPF_ALL = re.compile(r"^[+?~-]?all$", re.IGNORECASE)
 
@@ -199,6 +204,12 @@ def mail_records(
             )
         )
     return MailRecords(domain=domain, zone=zone, records=tuple(records), spf_mechanisms=mechanisms)
+
+
+def ownership_token_new() -> str:
+    """A random token for the ownership CNAME's name, lower-case base32 (26 characters)."""
+    token = base64.b32encode(secrets.token_bytes(OWNERSHIP_TOKEN_BYTES)).decode("ascii")
+    return token.rstrip("=").lower()
 
 
 def ownership_record(

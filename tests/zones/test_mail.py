@@ -9,6 +9,7 @@ from zones.mail import (
     dkim_public_key_of,
     mail_records,
     ownership_record,
+    ownership_token_new,
     parse_mail_exchangers,
     render_zone_snippet,
     spf_includes,
@@ -166,6 +167,16 @@ def test_ownership_record():
         ownership_record(
             domain="example.com", zone="example.com", token="a.b", target="x.net", ttl=1
         )
+
+
+def test_ownership_tokens_are_random_labels():
+    first, second = ownership_token_new(), ownership_token_new()
+    assert first != second
+    assert len(first) == 26
+    record = ownership_record(
+        domain="example.com", zone="example.com", token=first, target="x.net", ttl=1
+    )
+    assert record.name == f"{first}-check.example.com"
 
 
 def test_dkim_public_key_of_reads_the_p_tag():
