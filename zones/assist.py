@@ -178,6 +178,8 @@ def mail_assist_undo(*, writer: DnsWriter, plan: MailAssistPlan) -> None:
         if spf is None:
             return None
         remaining = spf_unmerge(spf, added=plan.spf_added)
+        if remaining == spf:  # none of ours there (a write cut short): not ours to delete
+            return spf
         return None if plan.spf_created and spf_is_skeleton(remaining) else remaining
 
     _change_spf(writer, plan, unmerged)

@@ -168,6 +168,19 @@ def test_an_spf_record_dns_assist_created_is_deleted_by_the_undo(primary, dkim_k
     assert primary.records() == before
 
 
+def test_undo_of_a_write_cut_short_leaves_a_later_spf_of_the_customer(primary, dkim_keys):
+    """The plan was stored, the write never ran; the customer then made an SPF record."""
+    primary.set_records(ZONE, "TXT", [f'"{SITE_VERIFICATION}"'])
+    writer = get_writer()
+    plan = mail_assist_plan(writer=writer, mail=expected(writer, dkim_keys), authoritative=True)
+    primary.set_records(ZONE, "TXT", ['"v=spf1 -all"', f'"{SITE_VERIFICATION}"'])
+    before = primary.records()
+
+    mail_assist_undo(writer=writer, plan=plan)
+
+    assert primary.records() == before
+
+
 def test_a_domain_in_a_sub_zone_with_several_exchangers(primary, dkim_keys):
     """The customer's zone is example.test; the primary serves sub.example.test apart."""
     domain = primary.sub_zone
