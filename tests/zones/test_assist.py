@@ -238,3 +238,25 @@ def test_dns_assist_in_the_embedded_store(dkim_keys):
     mail_assist_write(writer=writer, plan=plan)
     mail_assist_undo(writer=writer, plan=plan)
     assert contents() == before
+
+
+def test_the_primary_down_during_the_write_then_back(primary, dkim_keys, settings):
+    """A transient error, nothing lost: the stored plan is written once the primary is back,
+    and its undo still restores the zone."""
+    writer = get_writer()
+    before = primary.records()
+    plan = stored(
+        mail_assist_plan(writer=writer, mail=expected(writer, dkim_keys), authoritative=True)
+    )
+    settings.DNS_TIMEOUT = 0.5
+    primary.stop()
+
+    with pytest.raises(DnsWriteError, match="refused the connection") as caught:
+        mail_assist_write(writer=get_writer(), plan=plan)
+
+    assert caught.value.transient is True
+    primary.start()
+    mail_assist_write(writer=get_writer(), plan=plan)
+    assert primary.served(ZONE, "MX") == {f"10 {SERVER}."}
+    mail_assist_undo(writer=get_writer(), plan=plan)
+    assert primary.records() == before
