@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import dns.name
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from zones.names import InvalidDomainName, normalise_domain
 from zones.records import InvalidValue, record_rdata, zone_name
@@ -369,7 +371,8 @@ def render_zone_snippet(mail: MailRecords, *, extra: Sequence[ExpectedRecord] = 
     """The records in RFC 1035 zone-file syntax, relative to the zone, with a comment for
     each; an SPF merged into an existing record replaces that record."""
     origin = dns.name.from_text(mail.zone)
-    lines = [f"; Mail records for {mail.domain}", f"$ORIGIN {origin.to_text()}"]
+    title = gettext("Mail records for %(domain)s") % {"domain": mail.domain}
+    lines = [f"; {title}", f"$ORIGIN {origin.to_text()}"]
     for record in (*extra, *mail.records):
         lines.append(f"; {_SNIPPET_COMMENTS[record.purpose]}")
         rdata = record_rdata(record.rtype, record.value)
@@ -378,10 +381,10 @@ def render_zone_snippet(mail: MailRecords, *, extra: Sequence[ExpectedRecord] = 
 
 
 _SNIPPET_COMMENTS = {
-    RecordPurpose.OWNERSHIP: "Ownership: proves the domain is yours; remove it once verified.",
-    RecordPurpose.MX: "Mail exchanger.",
-    RecordPurpose.AUTODISCOVER: "Autodiscover: lets Outlook find its settings.",
-    RecordPurpose.SPF: "SPF: replaces your SPF record if you have one (only one is allowed).",
-    RecordPurpose.DKIM: "DKIM public key.",
-    RecordPurpose.DMARC: "DMARC (suggested): p=none rejects nothing; tighten it later.",
+    RecordPurpose.OWNERSHIP: _("Ownership: proves that the domain is yours."),
+    RecordPurpose.MX: _("Mail exchanger."),
+    RecordPurpose.AUTODISCOVER: _("Autodiscover: lets Outlook find its settings."),
+    RecordPurpose.SPF: _("SPF: replaces your SPF record if you have one (only one is allowed)."),
+    RecordPurpose.DKIM: _("DKIM public key."),
+    RecordPurpose.DMARC: _("DMARC (suggested): p=none rejects nothing; tighten it later."),
 }

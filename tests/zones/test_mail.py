@@ -2,6 +2,7 @@
 
 import dns.zone
 import pytest
+from django.utils import translation
 
 from zones.mail import (
     MailExchanger,
@@ -274,3 +275,10 @@ def test_the_zone_snippet_loads_as_a_zone_file():
     assert ("pex-abc-1._domainkey", "TXT", f'"v=DKIM1; k=rsa; p={P1[:237]}" "{P1[237:]}"') in served
     assert len(served) == 7
     assert "; SPF: replaces your SPF record" in snippet
+
+
+def test_the_zone_snippet_speaks_the_customers_language():
+    with translation.override("fr"):
+        snippet = render_zone_snippet(records())
+    assert "; Enregistrements de messagerie pour shop.example.com" in snippet
+    assert "; SPF : remplace votre enregistrement SPF si vous en avez un" in snippet
