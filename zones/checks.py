@@ -331,9 +331,7 @@ class AuthoritativeServers:
 
     def resolver_for(self, owner: dns.name.Name) -> tuple[dns.resolver.Resolver, str]:
         described = "The system's DNS resolvers"
-        zone = _zone_lookup(
-            lambda: dns.resolver.zone_for_name(owner, resolver=self.bootstrap), described, owner
-        )
+        zone = _zone_of(owner, resolver=self.bootstrap, described=described)
         if zone not in self._zones:
             answer = _answer(self.bootstrap, zone, "NS", servers=described)
             hosts = sorted(rdata.target for rdata in (answer.rrset if answer else ()) or ())
@@ -345,8 +343,7 @@ class AuthoritativeServers:
             ]
             if not addresses:
                 raise DnsCheckError(
-                    f"The name servers of {zone.to_text(omit_final_dot=True)} could not be found.",
-                    transient=True,
+                    f"The name servers of {_name_text(zone)} could not be found.", transient=True
                 )
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [
@@ -356,7 +353,7 @@ class AuthoritativeServers:
             resolver.flags = 0  # no recursion: the zone's own data
             resolver.timeout = resolver.lifetime = self.timeout
             self._zones[zone] = resolver
-        return self._zones[zone], (f"The DNS servers of {zone.to_text(omit_final_dot=True)}")
+        return self._zones[zone], f"The DNS servers of {_name_text(zone)}"
 
 
 def _addresses(
@@ -366,22 +363,22 @@ def _addresses(
     return [rdata.address for rdata in (answer.rrset if answer else None) or ()]
 
 
-def _zone_lookup(find, described: str, owner: dns.name.Name) -> dns.name.Name:
+def _zone_of(
+    owner: dns.name.Name, *, resolver: dns.resolver.Resolver, described: str
+) -> dns.name.Name:
+    """The apex of the zone holding owner (the nearest SOA)."""
+    name = _name_text(owner)
     try:
-        return find()
+        return dns.resolver.zone_for_name(owner, resolver=resolver)
     except dns.resolver.NoRootSOA:
-        raise DnsCheckError(
-            f"No zone holds {owner.to_text(omit_final_dot=True)}.", transient=True
-        ) from None
+        raise DnsCheckError(f"No zone holds {name}.", transient=True) from None
     except dns.exception.Timeout:
         raise DnsCheckError(
-            f"{described} did not answer for the zone of {owner.to_text(omit_final_dot=True)}.",
-            transient=True,
+            f"{described} did not answer for the zone of {name}.", transient=True
         ) from None
     except dns.exception.DNSException as error:
         raise DnsCheckError(
-            f"The zone of {owner.to_text(omit_final_dot=True)} could not be found: {error}",
-            transient=True,
+            f"The zone of {name} could not be found: {error}", transient=True
         ) from None
 
 

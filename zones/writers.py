@@ -8,6 +8,12 @@ Names are absolute (``mail.example.com``); ``zone`` is the customer's zone. The 
 the most specific zone that holds the name inside it: the primary may serve a sub-zone
 (``eu.example.com``) separately. Every operation reads first and changes nothing when the
 records are already right, so a rerun sends no update and leaves the SOA serial alone.
+
+``change_records`` changes one record set (A, AAAA, CNAME, MX, SRV, TXT) by exact values,
+touching no other; given the values it ``expect``s (those a customer confirmed), it sends
+them as the update's prerequisite (RFC 2136 3.2), so the primary refuses the change if
+another tool changed the set meanwhile. ``zones.assist`` builds a mail domain's DNS Assist
+on it.
 """
 
 import socket
