@@ -238,6 +238,13 @@ DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=5.0)
 DNS_CHECK_INTERVAL = env.int("DNS_CHECK_INTERVAL", default=60)
 DNS_CHECK_MAX_INTERVAL = env.int("DNS_CHECK_MAX_INTERVAL", default=3600)
 DNS_CHECK_STOP_AFTER = env.int("DNS_CHECK_STOP_AFTER", default=7 * 24 * 3600)
+# The customers' mail domains. MAIL_EXCHANGERS: "host:priority,..." (a filtering layer of the
+# hoster's); empty: each platform's own server name at priority 10. DOMAIN_CHECK_TARGET: the
+# hoster's host name that a domain outside the account's zones points a CNAME to, to prove it
+# is the customer's.
+MAIL_EXCHANGERS = env.str("MAIL_EXCHANGERS", default="")
+DOMAIN_CHECK_TARGET = env.str("DOMAIN_CHECK_TARGET", default="domain-check.invalid")
+PLATFORM_MAX_DOMAINS = env.int("PLATFORM_MAX_DOMAINS", default=100)
 
 # Certificates (certificates app).
 CA_BACKEND = env.str("CA_BACKEND", default="internal")  # internal | acme

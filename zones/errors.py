@@ -20,3 +20,8 @@ class DnsWriteError(DnsError):
 
 class DnsCheckError(DnsError):
     """The resolvers could not say whether the records are there."""
+
+
+class DnsConflictError(DnsWriteError):
+    """The records changed since they were read (or shown for confirmation): nothing was
+    written. Transient when a concurrent change raced the update: a new read may succeed."""

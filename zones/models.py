@@ -11,6 +11,9 @@ class RecordType(models.TextChoices):
     A = "A", "A (IPv4 address)"
     AAAA = "AAAA", "AAAA (IPv6 address)"
     TXT = "TXT", "TXT (text)"
+    MX = "MX", "MX (mail exchanger)"
+    SRV = "SRV", "SRV (service)"
+    CNAME = "CNAME", "CNAME (alias)"
 
 
 class EmbeddedZone(models.Model):

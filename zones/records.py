@@ -10,7 +10,9 @@ import datetime
 import ipaddress
 from dataclasses import dataclass
 
+import dns.exception
 import dns.name
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.tsig
@@ -131,6 +133,53 @@ def txt_rdata(value: str) -> TXT:
 
 def txt_value(rdata: TXT) -> str:
     return b"".join(rdata.strings).decode(errors="replace")
+
+
+# Record types whose values the portal writes and compares; names in them are absolute.
+RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "SRV", "TXT")
+
+
+def record_type(rtype: str) -> int:
+    if rtype not in RECORD_TYPES:
+        raise InvalidValue(f"The portal does not write {rtype} records.")
+    return dns.rdatatype.from_text(rtype)
+
+
+def record_rdata(rtype: str, value: str) -> dns.rdata.Rdata:
+    """The record of that type holding value, in the portal's form: a TXT value is its text
+    unquoted, host names in other values are absolute without the final dot
+    (``10 mx.example.net``)."""
+    record_type(rtype)
+    if rtype == "TXT":
+        return txt_rdata(value)
+    value = value.lower()  # names are case-insensitive; written in one case, they compare
+    if rtype == "A":
+        value = ipv4_value(value)
+    elif rtype == "AAAA":
+        value = ipv6_value(value)
+    try:
+        return dns.rdata.from_text(
+            dns.rdataclass.IN,
+            dns.rdatatype.from_text(rtype),
+            value,
+            origin=dns.name.root,
+            relativize=False,
+        )
+    except (dns.exception.DNSException, ValueError) as error:
+        raise InvalidValue(f"“{value}” is not a valid {rtype} record: {error}") from None
+
+
+def record_value(rdata: dns.rdata.Rdata) -> str:
+    """The portal's form of a record's value (see record_rdata), so equal records compare
+    equal as text."""
+    if isinstance(rdata, TXT):
+        return txt_value(rdata)
+    if rdata.rdtype == dns.rdatatype.A:
+        return ipv4_value(rdata.address)
+    if rdata.rdtype == dns.rdatatype.AAAA:
+        # dnspython and ipaddress differ on some IPv6 forms (::ffff:1.2.3.4); compare one form.
+        return ipv6_value(rdata.address)
+    return rdata.to_text(origin=dns.name.root, relativize=True).lower()
 
 
 def next_serial(current: int, *, today: datetime.date) -> int:

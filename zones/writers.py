@@ -8,10 +8,16 @@ Names are absolute (``mail.example.com``); ``zone`` is the customer's zone. The 
 the most specific zone that holds the name inside it: the primary may serve a sub-zone
 (``eu.example.com``) separately. Every operation reads first and changes nothing when the
 records are already right, so a rerun sends no update and leaves the SOA serial alone.
+
+``change_records`` changes one record set (A, AAAA, CNAME, MX, SRV, TXT) by exact values,
+touching no other; given the values it ``expect``s (those a customer confirmed), it sends
+them as the update's prerequisite (RFC 2136 3.2), so the primary refuses the change if
+another tool changed the set meanwhile. ``zones.assist`` builds a mail domain's DNS Assist
+on it.
 """
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -21,6 +27,7 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -31,7 +38,7 @@ from django.db import transaction
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from zones.errors import DnsWriteError
+from zones.errors import DnsConflictError, DnsWriteError
 from zones.models import EmbeddedRecord, EmbeddedZone, RecordType
 from zones.names import parent_domains
 from zones.records import (
@@ -43,9 +50,11 @@ from zones.records import (
     next_serial,
     owner_name,
     parse_server_address,
+    record_rdata,
+    record_type,
+    record_value,
     tsig_key,
     txt_rdata,
-    txt_value,
     zone_name,
 )
 
@@ -70,6 +79,24 @@ class DnsWriter(Protocol):
 
     def delete_txt(self, *, zone: str, name: str, value: str) -> None:
         """Remove value from the TXT records of name, keeping its other values."""
+
+    def read_records(self, *, zone: str, name: str, rtype: str) -> tuple[str, ...]:
+        """The values of that type the store holds at name, sorted, in record_value's form."""
+
+    def change_records(
+        self,
+        *,
+        zone: str,
+        name: str,
+        rtype: str,
+        ttl: int,
+        remove: Collection[str] = (),
+        add: Collection[str] = (),
+        expect: Collection[str] | None = None,
+    ) -> bool:
+        """Remove these values and add those at name, in one change, keeping its other
+        records; False when they are already so. With ``expect``, only while the held values
+        are exactly those (DnsConflictError otherwise): what a customer confirmed."""
 
 
 def get_writer() -> DnsWriter:
@@ -193,6 +220,55 @@ class Rfc2136Writer:
                     transient=False,
                 )
 
+    def read_records(self, *, zone: str, name: str, rtype: str) -> tuple[str, ...]:
+        _origin, owner = _target(zone, name)
+        with self._session() as session:
+            return tuple(sorted(_values(session.rrset(owner, _rdtype(rtype)))))
+
+    def change_records(
+        self,
+        *,
+        zone: str,
+        name: str,
+        rtype: str,
+        ttl: int,
+        remove: Collection[str] = (),
+        add: Collection[str] = (),
+        expect: Collection[str] | None = None,
+    ) -> bool:
+        origin, owner = _target(zone, name)
+        removing, adding = _rdatas(rtype, remove), _rdatas(rtype, add)
+        with self._session() as session:
+            apex = session.zone_of(owner, within=origin)
+            held = session.rrset(owner, _rdtype(rtype))
+            held_values = {record_value(rdata): rdata for rdata in held or ()}
+            wanted = (held_values.keys() - removing.keys()) | adding.keys()
+            if wanted == held_values.keys():
+                return False
+            _check_expected(expect, held_values.keys(), owner=owner, rtype=rtype)
+            update = dns.update.UpdateMessage(apex, keyring=self.key)
+            if expect is not None:
+                # RFC 2136 3.2 prerequisite: the primary applies the change only to the
+                # records read above, so a change made meanwhile is not overwritten.
+                if held:
+                    update.present(owner, *list(held))  # rdatas: sent with TTL 0 (2.4.2)
+                else:
+                    update.absent(owner, _rdtype(rtype))
+            for value in removing.keys() & held_values.keys():
+                update.delete(owner, held_values[value])
+            for value in adding.keys() - held_values.keys():
+                update.add(owner, ttl, adding[value])
+            session.update(update, apex)
+            found = _values(session.rrset(owner, _rdtype(rtype)))
+            if found != wanted:
+                raise DnsWriteError(
+                    f"The DNS server {self.server} accepted the update but serves {rtype} "
+                    f"{_listing(found)} for {_text(owner)} instead of {_listing(wanted)}"
+                    + (" (a CNAME cannot be beside other records)." if rtype == "CNAME" else "."),
+                    transient=False,
+                )
+            return True
+
     @contextmanager
     def _session(self) -> Iterator["_Session"]:
         """One TCP connection for the reads, the update and the read-back of one operation."""
@@ -230,7 +306,7 @@ class _Session:
         """The records of that type the primary holds at owner; an error if it is a CNAME."""
         response = self._query(owner, rtype)
         alias = response.get_rrset(response.answer, owner, dns.rdataclass.IN, CNAME)
-        if alias is not None:
+        if alias is not None and rtype != CNAME:
             raise DnsWriteError(
                 f"{_text(owner)} is an alias (CNAME to {alias[0].target}), which cannot also "
                 f"have {dns.rdatatype.to_text(rtype)} records: remove the CNAME record and "
@@ -242,6 +318,9 @@ class _Session:
     def zone_of(self, owner: dns.name.Name, *, within: dns.name.Name) -> dns.name.Name:
         """The apex of the zone holding owner on the primary, which must be inside ``within``."""
         response = self._query(owner, SOA)
+        if owner != within and response.get_rrset(response.answer, owner, dns.rdataclass.IN, CNAME):
+            # An alias is never a zone's apex; its answer tells of the target's zone instead.
+            return self.zone_of(owner.parent(), within=within)
         apex = _zone_apex(response, owner)
         if apex is None or not apex.is_subdomain(within):
             raise DnsWriteError(
@@ -259,14 +338,35 @@ class _Session:
 
 
 def _values(rrset: dns.rrset.RRset | None) -> set[str]:
-    """The values of an A, AAAA or TXT record set, in the form the portal writes them."""
-    if rrset is None:
-        return set()
-    if rrset.rdtype == TXT:
-        return {txt_value(rdata) for rdata in rrset}
-    # dnspython and ipaddress differ on some IPv6 forms (::ffff:1.2.3.4); compare one form.
-    normalise = ipv4_value if rrset.rdtype == A else ipv6_value
-    return {normalise(rdata.address) for rdata in rrset}
+    """The values of a record set, in the form the portal writes them."""
+    return {record_value(rdata) for rdata in rrset or ()}
+
+
+def _rdtype(rtype: str) -> int:
+    with _invalid():
+        return record_type(rtype)
+
+
+def _rdatas(rtype: str, values: Collection[str]) -> dict[str, dns.rdata.Rdata]:
+    """Each value's record, keyed by the value in record_value's form."""
+    with _invalid():
+        rdatas = [record_rdata(rtype, value) for value in values]
+    return {record_value(rdata): rdata for rdata in rdatas}
+
+
+def _check_expected(
+    expect: Collection[str] | None, held: Collection[str], *, owner: dns.name.Name, rtype: str
+) -> None:
+    if expect is None:
+        return
+    with _invalid():
+        expected = {record_value(record_rdata(rtype, value)) for value in expect}
+    if expected != set(held):
+        raise DnsConflictError(
+            f"The {rtype} records of {_text(owner)} changed since they were read: they are "
+            f"now {_listing(set(held))} instead of {_listing(expected)}. Nothing was written.",
+            transient=False,
+        )
 
 
 def _listing(values: set[str]) -> str:
@@ -324,9 +424,17 @@ def update_refusal(
             f"The DNS server {server} could not apply the update to the zone {zone} (SERVFAIL).",
             transient=True,
         )
+    if rcode in (dns.rcode.NXRRSET, dns.rcode.YXRRSET):
+        # A prerequisite failed: the records changed between the portal's read and its update.
+        return DnsConflictError(
+            f"The DNS server {server} refused the update: the records changed while the "
+            f"portal was updating them, nothing was written ({dns.rcode.to_text(rcode)}).",
+            transient=True,
+        )
     messages = {
         dns.rcode.REFUSED: f"refused the update: the TSIG key {key_name} may not change "
-        f"the zone {zone} (REFUSED).",
+        f"the zone {zone}, or a record failed its checks, such as an MX or SRV record pointing "
+        "to a name of the zone that has no address (REFUSED).",
         dns.rcode.NOTAUTH: f"is not authoritative for the zone {zone} (NOTAUTH).",
         dns.rcode.NOTZONE: f"refused the update: the name is outside the zone {zone} (NOTZONE).",
         dns.rcode.NOTIMP: "does not accept dynamic updates (NOTIMP).",
@@ -443,6 +551,69 @@ class EmbeddedWriter:
             ).delete()
             if deleted:
                 _bump_serial(store)
+
+    def read_records(self, *, zone: str, name: str, rtype: str) -> tuple[str, ...]:
+        origin, owner = _target(zone, name)
+        _rdtype(rtype)
+        store = _zone_holding(_text(origin), _text(owner))
+        if store is None:
+            return ()
+        held = store.records.filter(name=_text(owner), rtype=rtype)
+        return tuple(sorted(held.values_list("value", flat=True)))
+
+    def change_records(
+        self,
+        *,
+        zone: str,
+        name: str,
+        rtype: str,
+        ttl: int,
+        remove: Collection[str] = (),
+        add: Collection[str] = (),
+        expect: Collection[str] | None = None,
+    ) -> bool:
+        origin, owner = _target(zone, name)
+        removing, adding = _rdatas(rtype, remove).keys(), _rdatas(rtype, add).keys()
+        with transaction.atomic():
+            store = _zone_holding(_text(origin), _text(owner), lock=True)
+            if store is None and not adding:
+                return False
+            store = store or _zone_for_write(_text(origin), _text(owner))
+            at_name = store.records.filter(name=_text(owner))
+            held = set(at_name.filter(rtype=rtype).values_list("value", flat=True))
+            wanted = (held - removing) | adding
+            if wanted == held:
+                return False
+            _check_expected(expect, held, owner=owner, rtype=rtype)
+            at_name.filter(rtype=rtype, value__in=removing & held).delete()
+            if adding - held:
+                _refuse_beside_alias(at_name, owner=_text(owner), rtype=rtype)
+                # One TTL per record set (RFC 2181 5.2), as a primary does on such an update.
+                at_name.filter(rtype=rtype).update(ttl=ttl)
+            EmbeddedRecord.objects.bulk_create(
+                EmbeddedRecord(zone=store, name=_text(owner), rtype=rtype, ttl=ttl, value=value)
+                for value in adding - held
+            )
+            _bump_serial(store)
+            return True
+
+
+def _refuse_beside_alias(at_name, *, owner: str, rtype: str) -> None:
+    """RFC 1034 3.6.2: a CNAME has no other record beside it."""
+    others = at_name.exclude(rtype=rtype)
+    if rtype == RecordType.CNAME and others.exists():
+        raise DnsWriteError(
+            f"{owner} has other records, so it cannot be an alias (CNAME): remove them and "
+            "try again.",
+            transient=False,
+        )
+    alias = others.filter(rtype=RecordType.CNAME).first()
+    if alias is not None:
+        raise DnsWriteError(
+            f"{owner} is an alias (CNAME to {alias.value}), which cannot also have {rtype} "
+            "records: remove the CNAME record and try again.",
+            transient=False,
+        )
 
 
 def _rtype(rdtype: int) -> str:

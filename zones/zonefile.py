@@ -5,8 +5,8 @@ from collections.abc import Iterable, Sequence
 import dns.exception
 import dns.name
 
-from zones.models import EmbeddedRecord, RecordType
-from zones.records import InvalidValue, txt_rdata
+from zones.models import EmbeddedRecord
+from zones.records import InvalidValue, record_rdata
 
 # SOA timers (RFC 1912 2.2 ranges): refresh, retry, expire, and the negative-caching TTL
 # (RFC 2308), short so that a record added later is seen soon.
@@ -48,6 +48,5 @@ def _absolute(server: str) -> str:
 
 
 def _value(record: EmbeddedRecord) -> str:
-    if record.rtype == RecordType.TXT:
-        return txt_rdata(record.value).to_text()  # quoted and escaped
-    return record.value
+    """TXT quoted and escaped, host names absolute (with the final dot)."""
+    return record_rdata(record.rtype, record.value).to_text()

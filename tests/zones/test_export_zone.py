@@ -96,3 +96,22 @@ def test_a_bad_domain_is_a_clear_error():
 def test_a_bad_name_server_is_a_clear_error(stored_zone):
     with pytest.raises(CommandError, match="is not a name server's name"):
         export(stored_zone, "--nameserver", "a..b")
+
+
+def test_mail_records_export_with_absolute_targets(stored_zone, tmp_path):
+    writer = EmbeddedWriter()
+    for name, rtype, value in [
+        ("example.test", "MX", "10 px-1.hoster.test"),
+        ("_autodiscover._tcp.example.test", "SRV", "0 0 443 px-1.hoster.test"),
+        ("k3x9-check.example.test", "CNAME", "domain-check.hoster.test"),
+    ]:
+        writer.change_records(zone=stored_zone, name=name, rtype=rtype, ttl=3600, add=[value])
+
+    text = export(stored_zone)
+
+    checked = named_checkzone(stored_zone, text, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    lines = text.splitlines()
+    assert "@ 3600 IN MX 10 px-1.hoster.test." in lines
+    assert "_autodiscover._tcp 3600 IN SRV 0 0 443 px-1.hoster.test." in lines
+    assert "k3x9-check 3600 IN CNAME domain-check.hoster.test." in lines

@@ -6,7 +6,8 @@ import time
 import dns.rcode
 import pytest
 
-from zones.errors import DnsWriteError
+from zones import writers
+from zones.errors import DnsConflictError, DnsWriteError
 from zones.models import EmbeddedRecord, EmbeddedZone
 from zones.records import AddressRecords, ServerAddress, tsig_key
 from zones.writers import EmbeddedWriter, Rfc2136Writer, get_writer, update_refusal
@@ -176,7 +177,9 @@ def test_a_zone_closed_to_the_key_is_refused(primary):
     assert caught.value.transient is False
     assert caught.value.message == (
         f"The DNS server {primary.address} refused the update: the TSIG key portal-test "
-        f"may not change the zone {primary.read_only_zone} (REFUSED)."
+        f"may not change the zone {primary.read_only_zone}, or a record failed its checks, "
+        "such as an MX or SRV record pointing to a name of the zone that has no address "
+        "(REFUSED)."
     )
     assert primary.served(name, "A") == set()
 
@@ -410,7 +413,13 @@ def test_embedded_refuses_a_name_outside_the_zone():
         ),
         (dns.rcode.NOTAUTH, False, "is not authoritative for the zone example.test (NOTAUTH)"),
         (dns.rcode.NOTIMP, False, "does not accept dynamic updates (NOTIMP)"),
-        (dns.rcode.YXRRSET, False, "rejected the update to the zone example.test (YXRRSET)"),
+        (
+            dns.rcode.NXRRSET,
+            True,
+            "refused the update: the records changed while the portal was updating them, "
+            "nothing was written (NXRRSET)",
+        ),
+        (dns.rcode.YXDOMAIN, False, "rejected the update to the zone example.test (YXDOMAIN)"),
     ],
 )
 def test_update_refusal_explains_the_answer(rcode, transient, detail):
@@ -422,3 +431,148 @@ def test_update_refusal_explains_the_answer(rcode, transient, detail):
     )
     assert error.transient is transient
     assert error.message == f"The DNS server 192.0.2.53:53 {detail}."
+    assert isinstance(error, DnsConflictError) is (rcode == dns.rcode.NXRRSET)
+
+
+# Any record set: MX, SRV, CNAME, TXT
+
+
+def test_change_records_adds_an_mx_beside_the_others_and_reads_them(primary):
+    writer = get_writer()
+
+    changed = writer.change_records(
+        zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["20 MX.Filter.test."]
+    )
+
+    assert changed is True
+    assert primary.served(ZONE, "MX") == {f"10 mx.{ZONE}.", "20 mx.filter.test."}
+    assert writer.read_records(zone=ZONE, name=ZONE, rtype="MX") == (
+        "10 mx.example.test",
+        "20 mx.filter.test",
+    )
+    serial = primary.serial()
+    assert (
+        writer.change_records(zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["20 mx.filter.test"])
+        is False
+    )
+    assert primary.serial() == serial
+
+
+def test_change_records_replaces_only_while_the_set_is_as_expected(primary):
+    writer = get_writer()
+    before = primary.records()
+
+    with pytest.raises(
+        DnsConflictError, match=r"now 10 mx\.example\.test instead of nothing"
+    ) as caught:
+        writer.change_records(
+            zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["10 px.hoster.test"], expect=[]
+        )
+
+    assert caught.value.transient is False
+    assert primary.records() == before
+    writer.change_records(
+        zone=ZONE,
+        name=ZONE,
+        rtype="MX",
+        ttl=TTL,
+        remove=["10 mx.example.test"],
+        add=["10 px.hoster.test"],
+        expect=["10 mx.example.test"],
+    )
+    assert primary.served(ZONE, "MX") == {"10 px.hoster.test."}
+
+
+def test_a_change_made_between_the_read_and_the_update_is_not_overwritten(primary, monkeypatch):
+    """Another tool changes the MX set just after the writer read it: the update's
+    prerequisite (RFC 2136 3.2) makes BIND refuse it, and nothing of the portal's is written."""
+    read = writers._Session.rrset
+
+    def read_then_race(session, owner, rtype):
+        held = read(session, owner, rtype)
+        monkeypatch.setattr(writers._Session, "rrset", read)
+        primary.set_records(ZONE, "MX", ["5 mx.other.test."], ttl=TTL)
+        return held
+
+    monkeypatch.setattr(writers._Session, "rrset", read_then_race)
+
+    with pytest.raises(DnsConflictError, match=r"changed while the portal was updating") as caught:
+        get_writer().change_records(
+            zone=ZONE,
+            name=ZONE,
+            rtype="MX",
+            ttl=TTL,
+            remove=["10 mx.example.test"],
+            add=["10 px.hoster.test"],
+            expect=["10 mx.example.test"],
+        )
+
+    assert caught.value.transient is True
+    assert primary.served(ZONE, "MX") == {"5 mx.other.test."}
+
+
+def test_change_records_writes_an_srv_and_a_cname(primary):
+    writer = get_writer()
+    srv = f"_autodiscover._tcp.{ZONE}"
+    alias = f"k3x9-check.{ZONE}"
+
+    writer.change_records(zone=ZONE, name=srv, rtype="SRV", ttl=TTL, add=["0 0 443 px.hoster.test"])
+    writer.change_records(zone=ZONE, name=alias, rtype="CNAME", ttl=TTL, add=["check.hoster.test"])
+
+    assert primary.served(srv, "SRV") == {"0 0 443 px.hoster.test."}
+    assert primary.served(alias, "CNAME") == {"check.hoster.test."}
+    assert writer.read_records(zone=ZONE, name=alias, rtype="CNAME") == ("check.hoster.test",)
+    writer.change_records(
+        zone=ZONE, name=alias, rtype="CNAME", ttl=TTL, remove=["check.hoster.test"]
+    )
+    assert primary.served(alias, "CNAME") == set()
+
+
+def test_a_cname_beside_other_records_is_refused(primary):
+    with pytest.raises(DnsWriteError, match="a CNAME cannot be beside other records") as caught:
+        get_writer().change_records(
+            zone=ZONE, name=f"www.{ZONE}", rtype="CNAME", ttl=TTL, add=["check.hoster.test"]
+        )
+    assert caught.value.transient is False
+    assert primary.served(f"www.{ZONE}", "A") == {"192.0.2.80"}
+
+
+def test_change_records_refuses_bad_values_before_any_query(primary):
+    updates = primary.updates_received()
+    with pytest.raises(DnsWriteError, match="is not a valid MX record") as caught:
+        get_writer().change_records(zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["ten mx.test"])
+    assert caught.value.transient is False
+    with pytest.raises(DnsWriteError, match="does not write NS records"):
+        get_writer().change_records(zone=ZONE, name=ZONE, rtype="NS", ttl=TTL, add=["ns.test"])
+    assert primary.updates_received() == updates
+
+
+@pytest.mark.django_db
+def test_embedded_change_records_with_the_same_rules():
+    writer = EmbeddedWriter()
+    alias = f"k3x9-check.{ZONE}"
+    writer.change_records(zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["10 mx.example.test"])
+    writer.change_records(zone=ZONE, name=alias, rtype="CNAME", ttl=TTL, add=["check.hoster.test"])
+    serial = EmbeddedZone.objects.get(name=ZONE).serial
+
+    with pytest.raises(DnsConflictError, match="changed since they were read"):
+        writer.change_records(
+            zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["5 a.test"], expect=[]
+        )
+    with pytest.raises(DnsWriteError, match="is an alias"):
+        writer.change_records(zone=ZONE, name=alias, rtype="TXT", ttl=TTL, add=["x"])
+    with pytest.raises(DnsWriteError, match="cannot be an alias"):
+        writer.change_records(zone=ZONE, name=ZONE, rtype="CNAME", ttl=TTL, add=["x.test"])
+    assert (
+        writer.change_records(
+            zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, add=["10 MX.example.test."]
+        )
+        is False
+    )
+    assert EmbeddedZone.objects.get(name=ZONE).serial == serial
+
+    writer.change_records(
+        zone=ZONE, name=ZONE, rtype="MX", ttl=TTL, remove=["10 mx.example.test"], add=["10 px.test"]
+    )
+    assert writer.read_records(zone=ZONE, name=ZONE, rtype="MX") == ("10 px.test",)
+    assert writer.read_records(zone="other.test", name="other.test", rtype="MX") == ()
