@@ -31,9 +31,12 @@ INSTALLED_APPS = [
     "certificates",
     "notifications",
     "portal",
+    "operations",
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -43,6 +46,7 @@ MIDDLEWARE = [
     "portal.middleware.AccountLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -74,6 +78,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # costs more than most of the portal's pages.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The same backends, timing every query for /metrics (django-prometheus).
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends.", 1
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -158,11 +166,34 @@ PLATFORM_STUCK_AFTER = {
     },
 }
 
+# Operations (operations app): /metrics, /healthz, /readyz, the worker's metrics, logs.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+METRICS_CACHE_SECONDS = env.float("METRICS_CACHE_SECONDS", default=5.0)
+WORKER_METRICS_LISTEN = env.str("WORKER_METRICS_LISTEN", default="")  # host:port; empty: none
+PROMETHEUS_EXPORT_MIGRATIONS = False  # /readyz says whether migrations are applied
+# The platform probes and the metrics endpoint answer plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # text | json
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "platform": {"()": "operations.logs.PlatformContextFilter"},
+        "quiet_periodic_tasks": {"()": "operations.logs.QuietPeriodicTasksFilter"},
+    },
+    "formatters": {
+        "text": {"()": "operations.logs.TextFormatter"},
+        "json": {"()": "operations.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["platform", "quiet_periodic_tasks"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # aiosmtpd (the embedded mail sink) logs every SMTP command at INFO.
     "loggers": {"mail.log": {"level": "WARNING"}},

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from portal import api, views
 from portal.ratelimit import ratelimit
@@ -32,4 +32,5 @@ urlpatterns = [
     path("api/orders/", orders, name="api-orders"),
     path("api/orders/<str:service>/", order_detail, name="api-order-detail"),
     path("admin/", admin.site.urls),
+    path("", include("operations.urls")),
 ]

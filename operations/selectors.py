@@ -1,0 +1,118 @@
+"""Reads of the fleet for /metrics, /readyz and the admin's first page: aggregates only
+(a few GROUP BY and COUNT ... FILTER statements), never a row per platform."""
+
+import statistics
+from datetime import UTC, datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Exists, Min, OuterRef, Q
+
+from certificates.models import CertificateOrder
+from notifications.outbox import OwedStatus
+from operations.models import Heartbeat
+from provisioning.models import Platform, PlatformState
+
+# Cumulative windows of time left before a certificate expires.
+EXPIRY_WITHIN_DAYS = (1, 7, 14, 30)
+
+
+def platform_stuck_after() -> dict[str, int]:
+    """Seconds a platform may stay in each state before it counts as stuck. The one place
+    these thresholds are read (they are moving into the table of states)."""
+    return dict(settings.PLATFORM_STUCK_AFTER)
+
+
+def platform_stuck_condition(*, now: datetime) -> Q:
+    condition = Q(pk__in=[])
+    for state, seconds in platform_stuck_after().items():
+        condition |= Q(state=state, state_changed_at__lt=now - timedelta(seconds=seconds))
+    return condition
+
+
+def platform_counts(*, now: datetime) -> list[dict]:
+    """[{"state", "dns_state", "total", "stuck"}], one row per pair present."""
+    return list(
+        Platform.objects.order_by()
+        .values("state", "dns_state")
+        .annotate(total=Count("pk"), stuck=Count("pk", filter=platform_stuck_condition(now=now)))
+    )
+
+
+def platforms_failed_since(*, since: datetime) -> int:
+    return Platform.objects.filter(state=PlatformState.FAILED, state_changed_at__gte=since).count()
+
+
+def owed_work_counts(model, *, now: datetime) -> dict:
+    """Rows of an outbox (jobs, emails, ...) still owed or failed; done rows, the bulk of
+    the table, are not read (the (status, due_at) index skips them)."""
+    due = Q(status=OwedStatus.PENDING, due_at__lte=now)
+    return model.objects.filter(
+        status__in=[OwedStatus.PENDING, OwedStatus.RUNNING, OwedStatus.FAILED]
+    ).aggregate(
+        pending=Count("pk", filter=Q(status=OwedStatus.PENDING)),
+        running=Count("pk", filter=Q(status=OwedStatus.RUNNING)),
+        failed=Count("pk", filter=Q(status=OwedStatus.FAILED)),
+        due=Count("pk", filter=due),
+        retrying=Count("pk", filter=Q(status=OwedStatus.PENDING) & ~Q(last_error="")),
+        oldest_due=Min("due_at", filter=due),
+    )
+
+
+def certificate_counts(*, now: datetime) -> dict:
+    """{"by_status": {status: n}, "expired": n, "expiring": {(days, renewal): n}}.
+
+    A certificate is being renewed when a newer order for the same server name exists
+    that has not failed: what renewal will create, so the figures hold once it lands."""
+    issued = Q(status=CertificateOrder.Status.ISSUED)
+    renewal = Exists(
+        CertificateOrder.objects.filter(
+            server_name=OuterRef("server_name"), created_at__gt=OuterRef("created_at")
+        ).exclude(status=CertificateOrder.Status.FAILED)
+    )
+    aggregates = {"expired": Count("pk", filter=issued & Q(not_after__lte=now))}
+    for days in EXPIRY_WITHIN_DAYS:
+        window = issued & Q(not_after__gt=now, not_after__lte=now + timedelta(days=days))
+        aggregates[f"under_way_{days}"] = Count("pk", filter=window & Q(renewal))
+        aggregates[f"none_{days}"] = Count("pk", filter=window & ~Q(renewal))
+    rows = (
+        CertificateOrder.objects.order_by()
+        .values("status")
+        .annotate(total=Count("pk"), **aggregates)
+    )
+    renewal_states = ("none", "under_way")
+    expiring = {(days, state): 0 for days in EXPIRY_WITHIN_DAYS for state in renewal_states}
+    result = {"by_status": {}, "expired": 0, "expiring": expiring}
+    for row in rows:
+        result["by_status"][row["status"]] = row["total"]
+        result["expired"] += row["expired"]
+        for days, state in expiring:
+            expiring[days, state] += row[f"{state}_{days}"]
+    return result
+
+
+def heartbeats() -> dict[str, datetime]:
+    return dict(Heartbeat.objects.values_list("name", "at"))
+
+
+def orders_by_day(*, today, days: int = 30) -> list[dict]:
+    """[{"day", "orders", "median_to_ready" (seconds or None)}] for the last `days` days,
+    the oldest first, a day without orders included."""
+    first = today - timedelta(days=days - 1)
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    rows = Platform.objects.filter(created_at__gte=start).values_list("created_at", "ready_at")
+    by_day = {first + timedelta(days=n): ([], []) for n in range(days)}
+    for created_at, ready_at in rows:
+        orders, to_ready = by_day.get(created_at.date(), (None, None))
+        if orders is None:
+            continue
+        orders.append(created_at)
+        if ready_at is not None:
+            to_ready.append((ready_at - created_at).total_seconds())
+    return [
+        {
+            "day": day,
+            "orders": len(orders),
+            "median_to_ready": statistics.median(to_ready) if to_ready else None,
+        }
+        for day, (orders, to_ready) in by_day.items()
+    ]
