@@ -201,7 +201,7 @@ def test_prometheus_sees_the_fleet_and_alerts_on_a_stuck_platform(
     )
     assert set(prometheus.query("portal_platforms_stuck > 0")) == set()
     # The worker's endpoint: it is up, beat's sweeps ran there, and they are recorded.
-    assert prometheus.query('up{job="portal-worker"}') != {}
+    wait_for(lambda: prometheus.query('up{job="portal-worker"} == 1'), what="the worker up")
     wait_for(
         lambda: prometheus.query(
             'portal_celery_tasks_total{task="provisioning.tasks.dispatch_due_jobs",'
