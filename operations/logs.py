@@ -56,7 +56,9 @@ BEAT_SENDING = "Scheduler: Sending due task"
 
 class QuietPeriodicTasksFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.INFO:
+        from django.conf import settings
+
+        if record.levelno > logging.INFO or settings.LOG_PERIODIC_TASKS:
             return True
         if record.name == "celery.beat" and str(record.msg).startswith(BEAT_SENDING):
             return False

@@ -175,6 +175,8 @@ PROMETHEUS_EXPORT_MIGRATIONS = False  # /readyz says whether migrations are appl
 # The platform probes and the metrics endpoint answer plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # text | json
+# Beat's sweeps every few seconds log nothing unless this is set (their failures always do).
+LOG_PERIODIC_TASKS = env.bool("LOG_PERIODIC_TASKS", default=False)
 
 LOGGING = {
     "version": 1,

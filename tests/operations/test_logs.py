@@ -109,3 +109,11 @@ def test_each_step_of_a_platform_is_logged_once_committed(
     (step,) = [r for r in caplog.records if r.name == "operations.timeline"]
     assert step.getMessage() == "ordered (api): Ordered by api."
     assert (step.service, step.order_number) == (platform.service, platform.order_number)
+
+
+def test_sweeps_are_logged_when_asked(settings):
+    settings.LOG_PERIODIC_TASKS = True
+    sweep = {"name": "provisioning.tasks.dispatch_due_jobs", "id": "1"}
+    assert QuietPeriodicTasksFilter().filter(
+        record("celery.worker.strategy", "Task %(name)s[%(id)s] received", sweep)
+    )
