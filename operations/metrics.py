@@ -29,7 +29,7 @@ OWED_WORK = {"job": Job, "email": Email}
 
 
 def platform_families(now) -> Iterable[GaugeMetricFamily]:
-    rows = selectors.platform_counts(now=now)
+    rows = selectors.platform_counts()
     by_state = GaugeMetricFamily("portal_platforms", "Platforms by state.", labels=["state"])
     by_dns = GaugeMetricFamily(
         "portal_platforms_dns", "Platforms by DNS state.", labels=["dns_state"]
@@ -41,12 +41,10 @@ def platform_families(now) -> Iterable[GaugeMetricFamily]:
     )
     states = {state: 0 for state in PlatformState.values}
     dns_states = {state: 0 for state in DnsState.values}
-    stuck_states = {state: 0 for state in selectors.platform_stuck_after()}
-    for row in rows:
-        states[row["state"]] = states.get(row["state"], 0) + row["total"]
-        dns_states[row["dns_state"]] = dns_states.get(row["dns_state"], 0) + row["total"]
-        if row["stuck"]:
-            stuck_states[row["state"]] = stuck_states.get(row["state"], 0) + row["stuck"]
+    stuck_states = dict.fromkeys(selectors.platform_stuck_after(), 0)
+    stuck_states.update(selectors.platforms_stuck(now=now))
+    states.update(rows["state"])
+    dns_states.update(rows["dns_state"])
     for family, counts in ((by_state, states), (by_dns, dns_states), (stuck, stuck_states)):
         for label, value in counts.items():
             family.add_metric([label], value)

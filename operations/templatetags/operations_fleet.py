@@ -30,10 +30,8 @@ def fleet_overview(context) -> dict:
     now = timezone.now()
     platforms = reverse("admin:provisioning_platform_changelist")
     totals = dict.fromkeys(PlatformState.values, 0)
-    stuck = 0
-    for row in selectors.platform_counts(now=now):
-        totals[row["state"]] += row["total"]
-        stuck += row["stuck"]
+    totals.update(selectors.platform_counts()["state"])
+    stuck = sum(selectors.platforms_stuck(now=now).values())
     by_state = [
         {
             "label": state.label,
