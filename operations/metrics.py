@@ -29,7 +29,7 @@ OWED_WORK = {"job": Job, "email": Email}
 
 
 def platform_families(now) -> Iterable[GaugeMetricFamily]:
-    rows = selectors.platform_counts()
+    rows = selectors.platform_counts(now=now)
     by_state = GaugeMetricFamily("portal_platforms", "Platforms by state.", labels=["state"])
     by_dns = GaugeMetricFamily(
         "portal_platforms_dns", "Platforms by DNS state.", labels=["dns_state"]
@@ -42,7 +42,7 @@ def platform_families(now) -> Iterable[GaugeMetricFamily]:
     states = {state: 0 for state in PlatformState.values}
     dns_states = {state: 0 for state in DnsState.values}
     stuck_states = dict.fromkeys(selectors.platform_stuck_after(), 0)
-    stuck_states.update(selectors.platforms_stuck(now=now))
+    stuck_states.update(rows["stuck"])
     states.update(rows["state"])
     dns_states.update(rows["dns_state"])
     for family, counts in ((by_state, states), (by_dns, dns_states), (stuck, stuck_states)):

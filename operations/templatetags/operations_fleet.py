@@ -30,8 +30,9 @@ def fleet_overview(context) -> dict:
     now = timezone.now()
     platforms = reverse("admin:provisioning_platform_changelist")
     totals = dict.fromkeys(PlatformState.values, 0)
-    totals.update(selectors.platform_counts()["state"])
-    stuck = sum(selectors.platforms_stuck(now=now).values())
+    counts = selectors.platform_counts(now=now)
+    totals.update(counts["state"])
+    stuck = sum(counts["stuck"].values())
     by_state = [
         {
             "label": state.label,
