@@ -35,9 +35,12 @@ INSTALLED_APPS = [
     "certificates",
     "notifications",
     "portal",
+    "operations",
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Early, so that every response gets the policy, those of inner middleware included.
     "csp.middleware.CSPMiddleware",
@@ -51,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -83,6 +87,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # costs more than most of the portal's pages.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The same backends, timing every query for /metrics (django-prometheus).
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends.", 1
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: it refuses a locked-out login before any password is checked.
@@ -215,11 +223,36 @@ PLATFORM_STUCK_AFTER = {
     },
 }
 
+# Operations (operations app): /metrics, /healthz, /readyz, the worker's metrics, logs.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+METRICS_CACHE_SECONDS = env.float("METRICS_CACHE_SECONDS", default=5.0)
+WORKER_METRICS_LISTEN = env.str("WORKER_METRICS_LISTEN", default="")  # host:port; empty: none
+PROMETHEUS_EXPORT_MIGRATIONS = False  # /readyz says whether migrations are applied
+# The platform probes and the metrics endpoint answer plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # text | json
+# Beat's sweeps every few seconds log nothing unless this is set (their failures always do).
+LOG_PERIODIC_TASKS = env.bool("LOG_PERIODIC_TASKS", default=False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "platform": {"()": "operations.logs.PlatformContextFilter"},
+        "quiet_periodic_tasks": {"()": "operations.logs.QuietPeriodicTasksFilter"},
+    },
+    "formatters": {
+        "text": {"()": "operations.logs.TextFormatter"},
+        "json": {"()": "operations.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["platform", "quiet_periodic_tasks"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # aiosmtpd (the embedded mail sink) logs every SMTP command at INFO.
     "loggers": {"mail.log": {"level": "WARNING"}, "axes": {"level": "WARNING"}},

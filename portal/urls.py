@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from certificates import views as certificate_views
 from certificates.forms import DcvCodeForm
@@ -58,4 +58,5 @@ urlpatterns = [
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("ca/intermediate.crl", certificate_views.intermediate_crl, name="ca-crl"),
+    path("", include("operations.urls")),
 ]

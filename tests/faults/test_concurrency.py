@@ -162,7 +162,8 @@ def test_two_beats_at_once_dispatch_each_job_once(portal, smtp, redis_server):
     redis_server.start()
     for _ in range(2):
         portal.start_beat(OUTBOX_REDISPATCH_AFTER="120", OUTBOX_SWEEP_INTERVAL="0.2")
-    portal.start_worker(OUTBOX_REDISPATCH_AFTER="120")
+    # The worker logs the sweeps it receives, counted below.
+    portal.start_worker(OUTBOX_REDISPATCH_AFTER="120", LOG_PERIODIC_TASKS="true")
 
     smtp.wait_for(30, timeout=60)
     wait_until(lambda: Platform.objects.filter(state="awaiting_setup").count() == 30)
