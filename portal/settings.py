@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "zones",
     "certificates",
     "notifications",
+    "outbox",
     "portal",
 ]
 

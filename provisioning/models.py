@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
-from notifications.outbox import OwedWork
+from outbox.models import OPEN_STATUSES, OwedWork
 from zones.names import display_domain
 
 NIC_VALIDATOR = RegexValidator(
@@ -299,6 +299,8 @@ class Job(OwedWork):
     owed, dispatched after commit, and dispatched again by the beat sweep when its message
     is lost or its worker dies: the row, not the broker, is the source of truth."""
 
+    task_name = "provisioning.tasks.run_job"
+
     platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=24, choices=JobKind.choices)
 
@@ -308,7 +310,7 @@ class Job(OwedWork):
         constraints = [
             models.UniqueConstraint(
                 fields=["platform", "kind"],
-                condition=Q(status__in=["pending", "running"]),
+                condition=Q(status__in=OPEN_STATUSES),
                 name="job_one_open_per_platform_and_kind",
             ),
         ]

@@ -26,10 +26,9 @@ from certificates.services import (
     dcv_code_verify,
     validation_email_change,
 )
-from notifications import outbox
 from notifications.models import Email
-from notifications.outbox import OwedStatus
 from notifications.services import email_queue
+from outbox import owed
 from provisioning import addresses, links
 from provisioning.models import (
     ACTIVE_STATES,
@@ -116,16 +115,8 @@ def _record(platform: Platform, kind: str, actor: str, message: str = "") -> Pla
     return PlatformEvent.objects.create(platform=platform, kind=kind, actor=actor, message=message)
 
 
-def _run_job_task():
-    from provisioning.tasks import run_job  # tasks import this module
-
-    return run_job
-
-
 def _owe(platform: Platform, kind: str, *, due_at=None) -> Job:
-    job = Job(platform=platform, kind=kind, due_at=due_at or timezone.now())
-    outbox.owe(_run_job_task(), job)
-    return job
+    return owed.owe(Job(platform=platform, kind=kind, due_at=due_at or timezone.now()))
 
 
 def _moved(platform: Platform, actor: str, message: str = "") -> None:
@@ -298,16 +289,12 @@ def platform_retry(*, platform_id: int, actor: str) -> Platform:
             f"Nothing to retry in state {platform.get_state_display().lower()}: "
             "the customer has to act (the emails can be resent)."
         )
-    waiting = platform.jobs.filter(kind=stage_job, status=OwedStatus.PENDING).first()
-    if waiting is None:
+    # Still waiting out its backoff: due now, with its attempts counted afresh.
+    waiting = owed.run_now(platform.jobs.filter(kind=stage_job))
+    if not waiting:
         _owe_once(platform, stage_job)
         return platform
-    # Still waiting out its backoff: due now, with its attempts counted afresh.
-    now = timezone.now()
-    Job.objects.filter(pk=waiting.pk).update(due_at=now, attempts=0)
-    waiting.due_at = now
-    _record(platform, "retried", actor, f"{waiting.get_kind_display()} run now.")
-    outbox.dispatch_on_commit(_run_job_task(), waiting)
+    _record(platform, "retried", actor, f"{waiting[0].get_kind_display()} run now.")
     return platform
 
 
@@ -316,9 +303,7 @@ def platform_cancel(*, platform_id: int, actor: str) -> Platform:
     platform = _locked(platform_id)
     platform.cancel()
     _moved(platform, actor, "Cancelled.")
-    platform.jobs.filter(status__in=["pending", "running"]).update(
-        status="failed", last_error="Platform cancelled", finished_at=timezone.now()
-    )
+    owed.cancel_open(platform.jobs.all(), reason="Platform cancelled")
     return platform
 
 
@@ -484,9 +469,7 @@ def platform_dns_check_now(*, platform_id: int, actor: str) -> Platform:
     with transaction.atomic():
         platform = _locked(platform_id)
         if platform.dns_state == DnsState.VERIFIED:
-            platform.jobs.filter(kind=JobKind.DNS_CHECK, status="pending").update(
-                status="done", finished_at=timezone.now()
-            )
+            owed.fulfil(platform.jobs.filter(kind=JobKind.DNS_CHECK))
         else:
             _owe_once(platform, JobKind.DNS_CHECK, due_at=_next_dns_check(platform))
     return platform
@@ -504,8 +487,8 @@ def platform_dns_assist_retry(*, platform_id: int, actor: str) -> Platform:
 
 def _owe_once(platform: Platform, kind: str, *, due_at=None) -> None:
     """Owe the job unless one of its kind is already owed."""
-    if not platform.jobs.filter(kind=kind, status__in=["pending", "running"]).exists():
-        _owe(platform, kind, due_at=due_at)
+    job = Job(platform=platform, kind=kind, due_at=due_at or timezone.now())
+    owed.owe_once(job, among=platform.jobs.filter(kind=kind))
 
 
 # Step 4: the certificate.

@@ -7,7 +7,7 @@ from datetime import datetime
 from celery import shared_task
 from django.conf import settings
 
-from notifications import outbox
+from outbox import owed
 from provisioning import services
 from provisioning.models import Job, JobKind
 
@@ -34,9 +34,9 @@ STAGES = {
 }
 
 
-@shared_task(name="provisioning.tasks.run_job")
+@shared_task(name=Job.task_name)
 def run_job(job_id: int) -> None:
-    job = outbox.claim(Job, job_id, lease_seconds=settings.JOB_LEASE_SECONDS)
+    job = owed.claim(Job, job_id, lease_seconds=settings.JOB_LEASE_SECONDS)
     if job is None:
         return  # done, taken by another worker, or not due: a duplicate delivery
     stage = STAGES[job.kind]
@@ -49,16 +49,16 @@ def run_job(job_id: int) -> None:
         _failed(job, stage, f"{type(error).__name__}: {error}", transient=True)
     else:
         if isinstance(again_at, datetime):
-            outbox.reschedule(job, again_at)
+            owed.reschedule(job, again_at)
         else:
-            outbox.finish(job, last_error="")
+            owed.finish(job, last_error="")
 
 
 def _failed(job: Job, stage: Stage, error: str, *, transient: bool) -> None:
-    if transient and outbox.retry_later(job, error, max_attempts=settings.JOB_MAX_ATTEMPTS):
+    if transient and owed.retry_later(job, error, max_attempts=settings.JOB_MAX_ATTEMPTS):
         return
     if not transient:
-        outbox.give_up(job, error)
+        owed.give_up(job, error)
     reason = f"{job.get_kind_display()} failed: {error}"
     if transient:
         reason = f"{job.get_kind_display()} failed after {job.attempts} attempts: {error}"
@@ -67,7 +67,4 @@ def _failed(job: Job, stage: Stage, error: str, *, transient: bool) -> None:
 
 @shared_task(name="provisioning.tasks.dispatch_due_jobs")
 def dispatch_due_jobs() -> int:
-    ids = outbox.take_due(Job)
-    for job_id in ids:
-        run_job.delay(job_id)
-    return len(ids)
+    return owed.dispatch_due(Job)
