@@ -9,6 +9,15 @@ from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from outbox.models import OPEN_STATUSES, OwedWork
+from provisioning.states import (
+    ACTIVE_STATES,
+    DNS,
+    PLATFORM,
+    DnsState,
+    JobKind,
+    PlatformState,
+    Step,
+)
 from zones.names import display_domain
 
 NIC_VALIDATOR = RegexValidator(
@@ -51,48 +60,6 @@ class Zone(models.Model):
         return self.name
 
 
-class PlatformState(models.TextChoices):
-    ORDERED = "ordered", "Ordered"
-    AWAITING_SETUP = "awaiting_setup", "Awaiting setup"
-    CONFIGURED = "configured", "Configured"
-    CERTIFICATE_PENDING = "certificate_pending", "Certificate pending"
-    CERTIFICATE_ISSUED = "certificate_issued", "Certificate issued"
-    FINALISING = "finalising", "Finalising"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-ACTIVE_STATES = [
-    PlatformState.ORDERED,
-    PlatformState.AWAITING_SETUP,
-    PlatformState.CONFIGURED,
-    PlatformState.CERTIFICATE_PENDING,
-    PlatformState.CERTIFICATE_ISSUED,
-    PlatformState.FINALISING,
-]
-
-
-GUIDE_STEPS = ["Delivery", "Initialisation", "DNS", "SSL certificate", "Finalisation"]
-STEP_OF_STATE = {
-    PlatformState.ORDERED: 0,
-    PlatformState.AWAITING_SETUP: 1,
-    PlatformState.CONFIGURED: 2,
-    PlatformState.CERTIFICATE_PENDING: 3,
-    PlatformState.CERTIFICATE_ISSUED: 4,
-    PlatformState.FINALISING: 4,
-}
-
-
-class DnsState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    ASSISTED = "assisted", "Written by DNS Assist"
-    INSTRUCTIONS_SENT = "instructions_sent", "Instructions sent"
-    VERIFIED = "verified", "Verified"
-    MISMATCH = "mismatch", "Mismatch"
-    ERROR = "error", "Error"
-
-
 class Platform(FSMModelMixin, models.Model):
     """One ordered Private Exchange platform. Its state changes only through the
     transitions below, each called from a service in provisioning.services."""
@@ -110,7 +77,9 @@ class Platform(FSMModelMixin, models.Model):
     server_name = models.CharField(max_length=253, blank=True, help_text="A-label form")
     validation_email = models.EmailField(blank=True)
     dns_assist = models.BooleanField("DNS Assist", default=False)
-    dns_state = models.CharField(max_length=20, choices=DnsState.choices, default=DnsState.PENDING)
+    dns_state = FSMField(
+        max_length=20, choices=DnsState.choices, default=DnsState.PENDING, protected=True
+    )
     ipv4 = models.GenericIPAddressField("IPv4", protocol="IPv4", null=True, blank=True, unique=True)
     ipv6 = models.GenericIPAddressField("IPv6", protocol="IPv6", null=True, blank=True, unique=True)
     # The last DNS check: [{"rtype", "name", "expected", "found": [...], "status"}, ...]
@@ -187,12 +156,22 @@ class Platform(FSMModelMixin, models.Model):
         return f"{local}@{display_domain(domain)}" if domain else self.validation_email
 
     @property
+    def state_info(self):
+        """The platform state's row of provisioning.states.PLATFORM."""
+        return PLATFORM[self.state]
+
+    @property
+    def dns_state_info(self):
+        return DNS[self.dns_state]
+
+    @property
     def progress(self) -> list[dict]:
         """The guide's steps with done / current / failed / todo, for the timeline."""
         state = self.failed_from if self.state == PlatformState.FAILED else self.state
-        current = STEP_OF_STATE.get(state, len(GUIDE_STEPS))
+        row = PLATFORM.states.get(state)
+        current = len(Step) if row is None or row.step is None else row.step
         steps = []
-        for index, label in enumerate(GUIDE_STEPS):
+        for index, label in zip(Step.values, Step.labels, strict=True):
             if index < current:
                 status = "done"
             elif index == current:
@@ -259,6 +238,39 @@ class Platform(FSMModelMixin, models.Model):
     def cancel(self) -> None:
         self.due_at = None
 
+    # The DNS track's transitions; the services in provisioning.services.dns call them.
+
+    @transition(field=dns_state, source=DnsState.PENDING, target=DnsState.INSTRUCTIONS_SENT)
+    def dns_instructions_sent(self) -> None:
+        pass
+
+    @transition(
+        field=dns_state, source=[DnsState.PENDING, DnsState.ERROR], target=DnsState.ASSISTED
+    )
+    def dns_assisted(self) -> None:
+        pass
+
+    @transition(field=dns_state, source="*", target=DnsState.VERIFIED)
+    def dns_verified(self) -> None:
+        pass
+
+    # An error stays an error until DNS Assist is retried: a check does not hide it.
+    @transition(
+        field=dns_state,
+        source=[s for s in DnsState.values if s != DnsState.ERROR],
+        target=DnsState.MISMATCH,
+    )
+    def dns_mismatch(self) -> None:
+        pass
+
+    @transition(field=dns_state, source="*", target=DnsState.ERROR)
+    def dns_error(self) -> None:
+        pass
+
+    @transition(field=dns_state, source=DnsState.ERROR, target=DnsState.PENDING)
+    def dns_retry(self) -> None:
+        pass
+
 
 class PlatformEvent(models.Model):
     """Append-only timeline of a platform: every transition, email and operator action."""
@@ -282,16 +294,6 @@ class PlatformEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Platform events are append-only.")
-
-
-class JobKind(models.TextChoices):
-    DELIVER = "deliver", "Delivery"
-    DNS_ASSIST = "dns_assist", "DNS Assist"
-    DNS_CHECK = "dns_check", "DNS check"
-    CERTIFICATE = "certificate", "Certificate request"
-    ACME_DNS = "acme_dns", "ACME DNS-01 (DNS Assist)"
-    ACME_MANUAL = "acme_manual", "ACME DNS-01 (customer's record)"
-    FINALISE = "finalise", "Finalisation"
 
 
 class Job(OwedWork):

@@ -1,48 +1,21 @@
 """Helpers of the customer pages: other apps' values and messages in the page's language.
 
-The provisioning and certificates apps name states and word some messages in English; the
-pages show them through these filters, which look them up in the portal's catalogue
-(locale/<language>/LC_MESSAGES/django.po). A text the catalogue does not know is shown as is.
+States are named once, with their translatable labels, in provisioning.states; other
+apps word some messages in English, and the pages show them through these filters, which
+look them up in the portal's catalogue (locale/<language>/LC_MESSAGES/django.po). A text
+the catalogue does not know is shown as is.
 """
 
 from django import template
-from django.utils.translation import gettext, gettext_noop, pgettext_lazy
+from django.utils.translation import gettext, gettext_noop
+
+from provisioning.states import DNS, PLATFORM
 
 register = template.Library()
 
-PLATFORM_STATES = {
-    "ordered": pgettext_lazy("platform state", "Ordered"),
-    "awaiting_setup": pgettext_lazy("platform state", "Awaiting setup"),
-    "configured": pgettext_lazy("platform state", "Configured"),
-    "certificate_pending": pgettext_lazy("platform state", "Certificate pending"),
-    "certificate_issued": pgettext_lazy("platform state", "Certificate issued"),
-    "finalising": pgettext_lazy("platform state", "Finalising"),
-    "ready": pgettext_lazy("platform state", "Ready"),
-    "failed": pgettext_lazy("platform state", "Failed"),
-    "cancelled": pgettext_lazy("platform state", "Cancelled"),
-}
-
-DNS_STATES = {
-    "pending": pgettext_lazy("DNS state", "Pending"),
-    "assisted": pgettext_lazy("DNS state", "Written by DNS Assist"),
-    "instructions_sent": pgettext_lazy("DNS state", "Instructions sent"),
-    "verified": pgettext_lazy("DNS state", "Verified"),
-    "mismatch": pgettext_lazy("DNS state", "Mismatch"),
-    "error": pgettext_lazy("DNS state", "Error"),
-}
-
-# provisioning.models.GUIDE_STEPS, the seed guide's steps.
-GUIDE_STEPS = {
-    "Delivery": pgettext_lazy("guide step", "Delivery"),
-    "Initialisation": pgettext_lazy("guide step", "Initialisation"),
-    "DNS": pgettext_lazy("guide step", "DNS"),
-    "SSL certificate": pgettext_lazy("guide step", "SSL certificate"),
-    "Finalisation": pgettext_lazy("guide step", "Finalisation"),
-}
-
 # Texts of other apps shown on the customer pages, for the `translated` filter.
 OTHER_APPS_TEXTS = [
-    # provisioning.services.SetupRefused
+    # provisioning.rules.setup_choices_check, provisioning.services (errors.Refused)
     gettext_noop("Choose one of the offered sub-domains."),
     gettext_noop("Choose one of the offered addresses."),
     gettext_noop("DNS Assist needs the domain's zone to be managed on this account."),
@@ -56,19 +29,19 @@ OTHER_APPS_TEXTS = [
 @register.filter
 def state_label(state: str) -> str:
     """A platform state (its stored value) in words."""
-    return PLATFORM_STATES.get(state, state)
+    return PLATFORM.label(state)
 
 
 @register.filter
 def dns_state_label(state: str) -> str:
     """A DNS track state (its stored value) in words."""
-    return DNS_STATES.get(state, state)
+    return DNS.label(state)
 
 
 @register.filter
-def step_label(label: str) -> str:
-    """One of the guide's step names, as provisioning.models.GUIDE_STEPS gives it."""
-    return GUIDE_STEPS.get(label, label)
+def step_label(label) -> str:
+    """A guide step's label (provisioning.states.Step), in the page's language."""
+    return str(label)
 
 
 @register.filter

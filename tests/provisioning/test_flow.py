@@ -252,11 +252,10 @@ def test_operator_retry_runs_a_stage_waiting_out_its_backoff(dns, mailbox, setti
 
 
 def test_retry_is_refused_where_the_customer_has_to_act(dns, mailbox):
-    from django_fsm import TransitionNotAllowed
-
+    from provisioning.errors import NotAllowed
     from provisioning.services import platform_retry
 
     platform = platform_order(account=AccountFactory(), actor="test")
     work_off()
-    with pytest.raises(TransitionNotAllowed, match="customer has to act"):
+    with pytest.raises(NotAllowed, match="customer has to act"):
         platform_retry(platform_id=platform.pk, actor="staff:olga")
