@@ -7,6 +7,7 @@ COPY provisioning ./provisioning
 COPY zones ./zones
 COPY certificates ./certificates
 COPY notifications ./notifications
+COPY outbox ./outbox
 RUN pip install .
 COPY . .
 RUN mkdir -p /var/lib/portal && python manage.py collectstatic --noinput -v0
