@@ -126,6 +126,8 @@ def platform_check_dns(request: HttpRequest, service: str) -> HttpResponse:
             platform = services.platform_dns_check_now(
                 platform_id=platform.pk, actor=services.actor_for(request.user)
             )
+        except NotAllowed as refusal:
+            messages.error(request, gettext(refusal.message))
         except PortalError as error:
             messages.error(
                 request,

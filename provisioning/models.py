@@ -164,6 +164,15 @@ class Platform(FSMModelMixin, models.Model):
     def dns_state_info(self):
         return DNS[self.dns_state]
 
+    def has_reached(self, step: Step) -> bool:
+        """Whether the platform is at this step of the guide or past it: nothing of a step
+        may act on a platform before (a cancelled one is at none)."""
+        state = self.failed_from if self.state == PlatformState.FAILED else self.state
+        row = PLATFORM.states.get(state)
+        if row is None or state == PlatformState.CANCELLED:
+            return False
+        return row.step is None or row.step >= step
+
     @property
     def progress(self) -> list[dict]:
         """The guide's steps with done / current / failed / todo, for the timeline."""
@@ -244,8 +253,11 @@ class Platform(FSMModelMixin, models.Model):
     def dns_instructions_sent(self) -> None:
         pass
 
+    # A check may have found the records missing before DNS Assist wrote them.
     @transition(
-        field=dns_state, source=[DnsState.PENDING, DnsState.ERROR], target=DnsState.ASSISTED
+        field=dns_state,
+        source=[DnsState.PENDING, DnsState.ERROR, DnsState.MISMATCH],
+        target=DnsState.ASSISTED,
     )
     def dns_assisted(self) -> None:
         pass

@@ -20,6 +20,7 @@ OTHER_APPS_TEXTS = [
     gettext_noop("Choose one of the offered addresses."),
     gettext_noop("DNS Assist needs the domain's zone to be managed on this account."),
     gettext_noop("This platform is already configured."),
+    gettext_noop("The server name is not chosen yet: there is nothing to check."),
     # certificates.forms.DcvCodeForm (certificates.dcv translates its own messages)
     gettext_noop("Validation code"),
     gettext_noop("Paste the code from the validation e-mail; dashes and spaces do not matter."),

@@ -26,6 +26,7 @@ from provisioning.services.common import (
     queue_platform_email,
     record,
 )
+from provisioning.states import Step
 from zones.checks import check_address_records
 from zones.errors import DnsError
 from zones.writers import get_writer
@@ -73,10 +74,10 @@ def platform_dns_assist(*, platform_id: int) -> None:
     """DNS Assist: A and AAAA written into the account's zone, then read back from the
     primary. Safe to run twice: the writer leaves records that are already right alone."""
     platform = Platform.objects.select_related("account").get(pk=platform_id)
-    if not platform.dns_assist or platform.dns_state not in (DnsState.PENDING, DnsState.ERROR):
+    if not platform.dns_assist or platform.state == PlatformState.CANCELLED:
         return
-    if platform.state == PlatformState.CANCELLED:
-        return
+    if platform.dns_state in (DnsState.ASSISTED, DnsState.VERIFIED):
+        return  # written by an earlier attempt, or right already
     zone = managed_zone(platform.account, platform.domain)
     if zone is None:
         raise StageFailed(
@@ -106,7 +107,9 @@ def platform_dns_assist(*, platform_id: int) -> None:
                 SYSTEM,
                 f"A {platform.ipv4} and AAAA {platform.ipv6} written in zone {zone.name}.",
             )
-        owe_job_once(platform, JobKind.DNS_CHECK)
+        # Checked at once, even when a check found them missing before and waits its turn.
+        if not owed.run_now(platform.jobs.filter(kind=JobKind.DNS_CHECK)):
+            owe_job_once(platform, JobKind.DNS_CHECK)
 
 
 def platform_dns_failed(*, platform_id: int, reason: str) -> None:
@@ -196,7 +199,10 @@ def _mismatch_words(records: list[dict]) -> str:
 
 
 def platform_dns_check_now(*, platform_id: int, actor: str) -> Platform:
-    """A check asked for by a person (the customer's button, an operator's action)."""
+    """A check asked for by a person (the customer's button, an operator's action), once
+    the server name is chosen."""
+    if not Platform.objects.get(pk=platform_id).has_reached(Step.DNS):
+        raise NotAllowed("The server name is not chosen yet: there is nothing to check.")
     platform_dns_check(platform_id=platform_id, actor=actor)
     with transaction.atomic():
         platform = locked(platform_id)
