@@ -6,7 +6,7 @@ from django.utils.translation import gettext, gettext_lazy
 from provisioning.errors import Refused
 from provisioning.models import Platform
 from provisioning.rules import VALIDATION_LOCAL_PARTS, setup_choices_check, validation_addresses
-from provisioning.selectors import domain_in_use
+from provisioning.selectors import domain_held, zones_for_setup
 from zones.names import InvalidDomainName, display_domain, normalise_domain
 
 # Django's Jinja2 copies of its widget templates render the same HTML faster than the
@@ -59,7 +59,7 @@ class SetupForm(forms.Form):
         self.fields["validation_email"].choices = [
             (local, f"{local}@{suffix}") for local in VALIDATION_LOCAL_PARTS
         ]
-        self.managed_zones = list(platform.account.zones.values_list("name", flat=True))
+        self.managed_zones, self.foreign_zones = zones_for_setup(platform.account, typed)
 
     def _typed_domain(self) -> str:
         try:
@@ -79,7 +79,7 @@ class SetupForm(forms.Form):
             domain = normalise_domain(self.cleaned_data["domain"])
         except InvalidDomainName as error:
             raise forms.ValidationError(str(error)) from None
-        if domain_in_use(domain, excluding=self.platform):
+        if domain_held(domain, excluding=self.platform):
             raise forms.ValidationError(gettext("This domain is already used by another platform."))
         return domain
 
@@ -99,6 +99,7 @@ class SetupForm(forms.Form):
                 dns_assist=data.get("dns_assist", False),
                 offered_subdomains=settings.SERVER_SUBDOMAINS,
                 managed_zones=self.managed_zones,
+                foreign_zones=self.foreign_zones,
             )
         except Refused as refusal:
             self.add_error(refusal.field, self._refusal_words(refusal))

@@ -198,10 +198,8 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
                 code=form.cleaned_data["code"],
                 actor=services.actor_for(request.user),
             )
-        except NotAllowed:
-            form.add_error(
-                None, gettext("This certificate is not waiting for an e-mail validation.")
-            )
+        except NotAllowed as refusal:
+            form.add_error(None, gettext(refusal.message))
         platform.refresh_from_db()
     status = 200 if result is None or result.outcome == "valid" else 400
     if request.method == "POST" and result is None:

@@ -12,6 +12,7 @@ from outbox.models import OPEN_STATUSES, OwedWork
 from provisioning.states import (
     ACTIVE_STATES,
     DNS,
+    DOMAIN_HOLDING_STATES,
     PLATFORM,
     DnsState,
     JobKind,
@@ -58,6 +59,11 @@ class Zone(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+HOLDS_DOMAIN = Q(state__in=DOMAIN_HOLDING_STATES) | Q(
+    state=PlatformState.FAILED, failed_from__in=DOMAIN_HOLDING_STATES
+)
 
 
 class Platform(FSMModelMixin, models.Model):
@@ -125,11 +131,12 @@ class Platform(FSMModelMixin, models.Model):
             models.Index(fields=["domain"]),
         ]
         constraints = [
-            # One domain serves one platform; a cancelled platform frees its domain.
+            # Choosing a name proves nothing: several platforms may wait for validation on
+            # one name, but only one may hold it once validated (Platform.holds_domain).
             models.UniqueConstraint(
                 fields=["domain"],
-                condition=~Q(domain="") & ~Q(state=PlatformState.CANCELLED),
-                name="platform_domain_unique_while_active",
+                condition=~Q(domain="") & HOLDS_DOMAIN,
+                name="platform_domain_held_once",
             ),
         ]
 
@@ -226,6 +233,25 @@ class Platform(FSMModelMixin, models.Model):
         self.ready_at = timezone.now()
         self.due_at = None
 
+    @transition(
+        field=state,
+        source=[PlatformState.CONFIGURED, PlatformState.CERTIFICATE_PENDING],
+        target=PlatformState.AWAITING_SETUP,
+    )
+    def choose_again(self) -> None:
+        """Another platform proved control of the domain first: the customer chooses
+        another name. The domain stays, to say which one was taken."""
+        self.server_name = ""
+        self.validation_email = ""
+        self.dns_assist = False
+        self.certificate = None
+        self.configured_at = None
+        self.dns_records = []
+        self.dns_checked_at = None
+        self.dns_checks_unverified = 0
+        self.dns_message = ""
+        self.dns_restart()
+
     @transition(field=state, source=ACTIVE_STATES, target=PlatformState.FAILED)
     def fail(self, *, reason: str) -> None:
         self.failed_from = self.state
@@ -282,6 +308,10 @@ class Platform(FSMModelMixin, models.Model):
     @transition(field=dns_state, source=DnsState.ERROR, target=DnsState.PENDING)
     def dns_retry(self) -> None:
         pass
+
+    @transition(field=dns_state, source="*", target=DnsState.PENDING)
+    def dns_restart(self) -> None:
+        """A new server name is to be chosen: nothing of the old one's DNS counts."""
 
 
 class PlatformEvent(models.Model):

@@ -26,6 +26,12 @@ def zone_managing(name: str, zones: Iterable[str]) -> str | None:
     return next((candidate for candidate in parent_domains(name) if candidate in zones), None)
 
 
+FOREIGN_ZONE = (
+    "The DNS zone of this domain is managed by another customer account: choose a domain "
+    "whose zone you manage, or that no account manages."
+)
+
+
 @dataclass(frozen=True)
 class SetupChoices:
     domain: str
@@ -42,10 +48,13 @@ def setup_choices_check(
     dns_assist: bool,
     offered_subdomains: Iterable[str],
     managed_zones: Iterable[str],
+    foreign_zones: Iterable[str] = (),
 ) -> SetupChoices:
     """The setup form's choices, normalised (A-labels), or Refused on the first wrong one.
 
-    DNS Assist needs the domain's zone managed on the account (`managed_zones`). A form
+    A domain inside a zone another account manages (`foreign_zones`, unless one of the
+    account's own zones lies deeper) is not the customer's to choose; DNS Assist needs the
+    domain's zone managed on the account (`managed_zones`). A form
     whose address is not chosen yet passes None (it reports that itself)."""
     if subdomain not in offered_subdomains:
         raise Refused("subdomain", "Choose one of the offered sub-domains.")
@@ -54,10 +63,13 @@ def setup_choices_check(
         server_name = normalise_domain(f"{subdomain}.{domain}")
     except InvalidDomainName as error:
         raise Refused("domain", str(error)) from None
+    managed_zones, foreign_zones = set(managed_zones), set(foreign_zones)
     if validation_email is not None and validation_email not in validation_addresses(domain):
         raise Refused("validation_email", "Choose one of the offered addresses.")
     if dns_assist and zone_managing(domain, managed_zones) is None:
         raise Refused(
             "dns_assist", "DNS Assist needs the domain's zone to be managed on this account."
         )
+    if zone_managing(domain, managed_zones | foreign_zones) in foreign_zones:
+        raise Refused("domain", FOREIGN_ZONE)
     return SetupChoices(domain, server_name, validation_email, dns_assist)

@@ -7,7 +7,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from certificates.selectors import acme_txt_record
-from provisioning.models import Account, Platform, PlatformState, Zone
+from provisioning.models import HOLDS_DOMAIN, Account, Platform, Zone
 from provisioning.rules import RESENDABLE_KINDS, zone_managing
 from provisioning.states import PLATFORM
 from zones.names import display_domain, parent_domains
@@ -20,13 +20,21 @@ def managed_zone(account: Account, name: str) -> Zone | None:
     return zones[found] if found else None
 
 
-def domain_in_use(domain: str, *, excluding: Platform) -> bool:
-    return (
-        Platform.objects.filter(domain=domain)
-        .exclude(pk=excluding.pk)
-        .exclude(state=PlatformState.CANCELLED)
-        .exists()
-    )
+def domain_held(domain: str, *, excluding: Platform) -> bool:
+    """Whether another platform proved control of the domain (its certificate is issued).
+    Only that holds a name: choosing it proves nothing."""
+    others = Platform.objects.filter(HOLDS_DOMAIN, domain=domain).exclude(pk=excluding.pk)
+    return others.exists()
+
+
+def zones_for_setup(account: Account, domain: str) -> tuple[list[str], list[str]]:
+    """The account's zones, and the zones other accounts manage that contain the domain
+    (A-labels; "" for none yet), in one query: what setup_choices_check needs."""
+    containing = parent_domains(domain) if domain else []
+    zones = Zone.objects.filter(Q(account=account) | Q(name__in=containing))
+    rows = list(zones.values_list("name", "account_id"))
+    own = [name for name, owner in rows if owner == account.pk]
+    return own, [name for name, owner in rows if owner != account.pk]
 
 
 def platforms_for_user(user):

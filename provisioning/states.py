@@ -62,6 +62,9 @@ class State:
     active: bool = False
     # What the customer's status page says about this state (None: nothing more).
     template: str | None = None
+    # The platform proved control of its domain (certificate issued): it holds the name,
+    # which no other platform may then choose (a database constraint).
+    holds_domain: bool = False
 
     def job_for(self, platform) -> JobKind | None:
         return self.job(platform) if callable(self.job) else self.job
@@ -124,6 +127,7 @@ PLATFORM = Track(
             step=Step.INITIALISATION,
             stuck_after=DAYS_7,
             active=True,
+            template="portal/states/awaiting_setup.html",
         ),
         State(
             "configured",
@@ -147,6 +151,7 @@ PLATFORM = Track(
             step=Step.FINALISATION,
             stuck_after=MINUTES_10,
             active=True,
+            holds_domain=True,
         ),
         State(
             "finalising",
@@ -158,11 +163,13 @@ PLATFORM = Track(
             customer_sees=False,
             active=True,
             template="portal/states/finalising.html",
+            holds_domain=True,
         ),
         State(
             "ready",
             pgettext_lazy("platform state", "Ready"),
             template="portal/states/ready.html",
+            holds_domain=True,
         ),
         State(
             "failed",
@@ -175,6 +182,8 @@ PLATFORM = Track(
 )
 PlatformState = PLATFORM.choices
 ACTIVE_STATES = PLATFORM.values(active=True)
+# A failed platform holds its domain when it failed after proving control.
+DOMAIN_HOLDING_STATES = PLATFORM.values(holds_domain=True)
 
 
 def stuck_after_defaults(*, finalisation_delay: int) -> dict[str, int]:

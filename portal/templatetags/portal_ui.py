@@ -7,9 +7,12 @@ the catalogue does not know is shown as is.
 """
 
 from django import template
+from django.urls import reverse
 from django.utils.translation import gettext, gettext_noop
 
+from provisioning import links
 from provisioning.states import DNS, PLATFORM
+from zones.names import display_domain as _display_domain
 
 register = template.Library()
 
@@ -21,6 +24,15 @@ OTHER_APPS_TEXTS = [
     gettext_noop("DNS Assist needs the domain's zone to be managed on this account."),
     gettext_noop("This platform is already configured."),
     gettext_noop("The server name is not chosen yet: there is nothing to check."),
+    gettext_noop("This certificate is not waiting for an e-mail validation."),
+    gettext_noop(
+        "Another platform proved control of this domain first, and now holds it: choose "
+        "another name for your server."
+    ),
+    gettext_noop(
+        "The DNS zone of this domain is managed by another customer account: choose a domain "
+        "whose zone you manage, or that no account manages."
+    ),
     # certificates.forms.DcvCodeForm (certificates.dcv translates its own messages)
     gettext_noop("Validation code"),
     gettext_noop("Paste the code from the validation e-mail; dashes and spaces do not matter."),
@@ -50,3 +62,15 @@ def translated(text) -> str:
     """A message worded by another app, in the page's language when the catalogue has it."""
     text = str(text)
     return gettext(text) if text else text
+
+
+@register.filter
+def display_domain(name: str) -> str:
+    """A domain stored as A-labels, shown as U-labels."""
+    return _display_domain(name)
+
+
+@register.filter
+def setup_path(platform) -> str:
+    """The platform's setup page (its signed link), for a customer already logged in."""
+    return reverse("setup", args=[links.setup_token(platform)])

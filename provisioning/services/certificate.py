@@ -5,7 +5,7 @@ Once issued, finalisation begins."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from certificates.models import Backend
@@ -22,15 +22,16 @@ from certificates.services import (
 )
 from notifications.models import Email
 from outbox.owed import Later
-from provisioning import links
+from provisioning import links, selectors
 from provisioning.errors import NotAllowed, Refused, StageFailed
 from provisioning.models import JobKind, Platform, PlatformState
 from provisioning.rules import validation_addresses
 from provisioning.selectors import managed_zone
-from provisioning.services import finalisation
+from provisioning.services import finalisation, setup
 from provisioning.services.common import (
     SYSTEM,
     Stage,
+    first_email,
     locked,
     moved,
     owe_job,
@@ -60,6 +61,7 @@ def _dcv_email(platform: Platform, code: str, *, resend_of: Email | None, actor:
         sender=settings.DCV_FROM_EMAIL,
         resend_of=resend_of,
         actor=actor,
+        new_setup=resend_of is None,
     )
 
 
@@ -67,7 +69,7 @@ def _dcv_email(platform: Platform, code: str, *, resend_of: Email | None, actor:
 def platform_certificate_request(*, platform_id: int) -> None:
     """Key, CSR and certificate order; then validation by email (internal CA) or DNS-01."""
     platform = locked(platform_id)
-    if platform.state != PlatformState.CONFIGURED:
+    if platform.state != PlatformState.CONFIGURED or setup.platform_domain_lost(platform):
         return
     order = certificate_order_create(
         server_name=platform.server_name,
@@ -89,15 +91,36 @@ def _certificate_issued(platform: Platform, actor: str) -> None:
     order = platform.certificate
     platform.issue_certificate()
     moved(platform, actor, f"Serial {order.serial}, valid until {order.not_after:%Y-%m-%d}.")
+    setup.platforms_release_domain(platform)
     finalisation.platform_finalise(platform)
 
 
-@transaction.atomic
+NOT_WAITING = "This certificate is not waiting for an e-mail validation."
+
+
 def platform_dcv_submit(*, platform_id: int, code: str, actor: str) -> DcvResult:
-    """The customer pasted the validation code: a right one issues the certificate."""
-    platform = locked(platform_id)
+    """The customer pasted the validation code: a right one issues the certificate, unless
+    another platform proved control of the domain first (then back to setup)."""
+    with transaction.atomic():
+        platform = locked(platform_id)
+        lost = platform.state == PlatformState.CERTIFICATE_PENDING and (
+            setup.platform_domain_lost(platform)
+        )
+        if not lost:
+            try:
+                with transaction.atomic():
+                    return _dcv_verify(platform, code, actor)
+            except IntegrityError:
+                # Validated at the same moment as another platform, which holds it now.
+                if not setup.platform_domain_lost(locked(platform_id)):
+                    raise
+    raise NotAllowed(setup.DOMAIN_TAKEN)
+
+
+def _dcv_verify(platform: Platform, code: str, actor: str) -> DcvResult:
     if platform.certificate is None:
-        raise NotAllowed("No certificate order yet.")
+        taken = platform.domain and selectors.domain_held(platform.domain, excluding=platform)
+        raise NotAllowed(setup.DOMAIN_TAKEN if taken else NOT_WAITING)
     result = dcv_code_verify(order_id=platform.certificate_id, code=code)
     if result.outcome != DcvOutcome.VALID:
         record(platform, f"dcv_{result.outcome}", actor, _dcv_words(result))
@@ -131,14 +154,13 @@ def platform_dcv_resend(*, platform_id: int, actor: str, address: str | None = N
         platform.save(update_fields=["validation_email", "updated_at"])
         record(platform, "validation_email_changed", actor, f"Validation address: {address}.")
     code = dcv_code_issue(order=platform.certificate)
-    original = platform.emails.filter(kind="dcv", resend_of=None).first()
-    _dcv_email(platform, code, resend_of=original, actor=actor)
+    _dcv_email(platform, code, resend_of=first_email(platform, "dcv"), actor=actor)
 
 
 def platform_acme_dns(*, platform_id: int) -> None:
     """ACME with DNS Assist: the DNS-01 record written and removed by the portal."""
     platform = Platform.objects.select_related("account", "certificate").get(pk=platform_id)
-    if platform.state != PlatformState.CERTIFICATE_PENDING:
+    if platform.state != PlatformState.CERTIFICATE_PENDING or _domain_lost(platform_id):
         return
     zone = managed_zone(platform.account, platform.domain)
     if zone is None:
@@ -153,7 +175,7 @@ def platform_acme_manual(*, platform_id: int) -> Later | None:
     """ACME without DNS Assist: the customer adds the TXT record shown on the status page;
     the order is completed once the record is served. Returns when to look again."""
     platform = Platform.objects.select_related("certificate").get(pk=platform_id)
-    if platform.state != PlatformState.CERTIFICATE_PENDING:
+    if platform.state != PlatformState.CERTIFICATE_PENDING or _domain_lost(platform_id):
         return None
     if platform.certificate.status == platform.certificate.Status.ISSUED:
         # Issued by an attempt cut short before the platform moved on: only that is left.
@@ -165,6 +187,15 @@ def platform_acme_manual(*, platform_id: int) -> Later | None:
     acme_manual_complete(order_id=platform.certificate_id)
     acme_issued(platform_id)
     return None
+
+
+def _domain_lost(platform_id: int) -> bool:
+    """Another platform holds the domain: no certificate for it (back to setup)."""
+    with transaction.atomic():
+        platform = locked(platform_id)
+        return platform.state == PlatformState.CERTIFICATE_PENDING and (
+            setup.platform_domain_lost(platform)
+        )
 
 
 def acme_issued(platform_id: int) -> None:

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import Email
-from notifications.services import email_queue
+from notifications.services import EmailAlreadyQueued, email_queue
 from outbox import owed
 from provisioning.models import Job, JobKind, Platform, PlatformEvent
 from provisioning.states import ACTIVE_STATES
@@ -55,23 +55,41 @@ def queue_platform_email(
     sender: str = "",
     resend_of: Email | None = None,
     actor: str = SYSTEM,
+    new_setup: bool = False,
 ) -> Email:
     """An email about the platform, with its event. `context` is what the kind's templates
-    show besides the platform and the account (each stage builds its own)."""
+    show besides the platform and the account (each stage builds its own). An email of a
+    setup (`new_setup`) goes out again, as a copy of the first, when the customer chose
+    again after another platform took the name."""
     recipient = recipient or platform.account.email
-    email = email_queue(
-        target=platform,
-        kind=kind,
-        recipient=recipient,
-        language=language or platform.account.language,
-        context={"platform": platform, "account": platform.account, **context},
-        sender=sender,
-        resend_of=resend_of,
-        requested_by=actor if resend_of else "",
-    )
+
+    def queue(original: Email | None) -> Email:
+        return email_queue(
+            target=platform,
+            kind=kind,
+            recipient=recipient,
+            language=language or platform.account.language,
+            context={"platform": platform, "account": platform.account, **context},
+            sender=sender,
+            resend_of=original,
+            requested_by=actor if original else "",
+        )
+
+    try:
+        email = queue(resend_of)
+    except EmailAlreadyQueued:
+        if not new_setup:
+            raise
+        resend_of = first_email(platform, kind)
+        email = queue(resend_of)
     what = "resent" if resend_of else "queued"
     record(platform, f"email_{kind}", actor, f"“{email.subject}” {what} for {recipient}.")
     return email
+
+
+def first_email(platform: Platform, kind: str) -> Email | None:
+    """The platform's first email of this kind, which a person's resend names."""
+    return platform.emails.filter(kind=kind, resend_of=None).first()
 
 
 @transaction.atomic

@@ -65,7 +65,10 @@ def platform_dns_start(platform: Platform, actor: str) -> None:
     platform.dns_instructions_sent()
     _dns_moved(platform, actor)
     queue_platform_email(
-        platform, "dns_instructions", context=dns_instructions_email_context(platform)
+        platform,
+        "dns_instructions",
+        context=dns_instructions_email_context(platform),
+        new_setup=True,
     )
     owe_job(platform, JobKind.DNS_CHECK)
 

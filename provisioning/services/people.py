@@ -10,7 +10,14 @@ from provisioning.models import Platform, PlatformState
 from provisioning.rules import RESENDABLE_KINDS
 from provisioning.services import dns, finalisation, ordering
 from provisioning.services.certificate import platform_dcv_resend
-from provisioning.services.common import locked, moved, owe_job_once, queue_platform_email, record
+from provisioning.services.common import (
+    first_email,
+    locked,
+    moved,
+    owe_job_once,
+    queue_platform_email,
+    record,
+)
 
 # What the templates of each resendable email show, built anew; the validation email is
 # resent with a new code (certificate.platform_dcv_resend).
@@ -64,7 +71,7 @@ def platform_email_resend(
         platform_dcv_resend(platform_id=platform_id, actor=actor, address=address)
         return
     platform = locked(platform_id)
-    original = platform.emails.filter(kind=kind, resend_of=None).first()
+    original = first_email(platform, kind)
     if kind not in RESENDABLE_KINDS or original is None:
         raise NotAllowed(f"No {kind} email was sent for {platform.service}.")
     queue_platform_email(
