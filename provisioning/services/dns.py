@@ -103,6 +103,8 @@ def platform_dns_assist(*, platform_id: int) -> None:
         )
     with transaction.atomic():
         platform = locked(platform_id)
+        if platform.dns_state == DnsState.VERIFIED:
+            return  # a check found them right meanwhile
         if platform.dns_state != DnsState.ASSISTED:
             platform.dns_assisted()
             _dns_moved(
@@ -111,8 +113,9 @@ def platform_dns_assist(*, platform_id: int) -> None:
                 f"A {platform.ipv4} and AAAA {platform.ipv6} written in zone {zone.name}.",
             )
         # Checked at once, even when a check found them missing before and waits its turn.
-        if not owed.run_now(platform.jobs.filter(kind=JobKind.DNS_CHECK)):
-            owe_job_once(platform, JobKind.DNS_CHECK)
+        check = platform.dns_state_info.job_for(platform)
+        if not owed.run_now(platform.jobs.filter(kind=check)):
+            owe_job_once(platform, check)
 
 
 def platform_dns_failed(*, platform_id: int, reason: str) -> None:
@@ -224,7 +227,7 @@ def platform_dns_assist_retry(*, platform_id: int, actor: str) -> Platform:
         raise NotAllowed("DNS Assist can only be retried after an error.")
     platform.dns_retry()
     _dns_moved(platform, actor, "DNS Assist retried.")
-    owe_job_once(platform, JobKind.DNS_ASSIST)
+    owe_job_once(platform, platform.dns_state_info.job_for(platform))
     return platform
 
 
