@@ -160,7 +160,7 @@ def platform_dcv_resend(*, platform_id: int, actor: str, address: str | None = N
 def platform_acme_dns(*, platform_id: int) -> None:
     """ACME with DNS Assist: the DNS-01 record written and removed by the portal."""
     platform = Platform.objects.select_related("account", "certificate").get(pk=platform_id)
-    if platform.state != PlatformState.CERTIFICATE_PENDING or _domain_lost(platform_id):
+    if platform.state != PlatformState.CERTIFICATE_PENDING or _domain_lost(platform):
         return
     zone = managed_zone(platform.account, platform.domain)
     if zone is None:
@@ -175,7 +175,7 @@ def platform_acme_manual(*, platform_id: int) -> Later | None:
     """ACME without DNS Assist: the customer adds the TXT record shown on the status page;
     the order is completed once the record is served. Returns when to look again."""
     platform = Platform.objects.select_related("certificate").get(pk=platform_id)
-    if platform.state != PlatformState.CERTIFICATE_PENDING or _domain_lost(platform_id):
+    if platform.state != PlatformState.CERTIFICATE_PENDING or _domain_lost(platform):
         return None
     if platform.certificate.status == platform.certificate.Status.ISSUED:
         # Issued by an attempt cut short before the platform moved on: only that is left.
@@ -189,10 +189,13 @@ def platform_acme_manual(*, platform_id: int) -> Later | None:
     return None
 
 
-def _domain_lost(platform_id: int) -> bool:
-    """Another platform holds the domain: no certificate for it (back to setup)."""
+def _domain_lost(platform: Platform) -> bool:
+    """Another platform holds the domain: no certificate for it (back to setup). Read
+    without the row lock first: a job talks to the CA unlocked."""
+    if not selectors.domain_held(platform.domain, excluding=platform):
+        return False
     with transaction.atomic():
-        platform = locked(platform_id)
+        platform = locked(platform.pk)
         return platform.state == PlatformState.CERTIFICATE_PENDING and (
             setup.platform_domain_lost(platform)
         )
