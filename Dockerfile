@@ -8,6 +8,7 @@ COPY provisioning ./provisioning
 COPY zones ./zones
 COPY certificates ./certificates
 COPY notifications ./notifications
+COPY outbox ./outbox
 RUN pip install .
 COPY . .
 # The static files are collected into the image by the production storage (hashed names,

@@ -21,7 +21,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from tests.processes import die_with_parent, free_port
+from harness.processes import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

@@ -468,10 +468,10 @@ def profile_post(data: dict, directory: Path) -> dict:
     stats = pstats.Stats(str(output))
     total = stats.total_tt
     wanted = {
-        "platform_configure": "provisioning/services.py",
+        "platform_configure": "provisioning/services/setup.py",
         "is_valid": "django/forms/forms.py",
         "delay": "celery/app/task.py",
-        "dispatch_on_commit": "notifications/outbox.py",
+        "_send_on_commit": "outbox/owed.py",
         "execute": "django/db/backends/utils.py",
         "get_new_connection": "django/db/backends/postgresql/base.py",
         "get_user": "django/contrib/auth/__init__.py",

@@ -6,7 +6,7 @@ platform with its finished jobs, sent emails and timeline; 1 in 20 configured pl
 with a DNS check owed later, the finalising ones with their finalisation owed later), then
 exactly --due DNS checks and --due emails made due now. Measured, in this process:
 
-  - the job sweep (notifications.outbox.take_due(Job), what provisioning.tasks.
+  - the job sweep (outbox.owed.take_due(Job), what provisioning.tasks.
     dispatch_due_jobs runs every OUTBOX_SWEEP_INTERVAL): it is also what selects the DNS
     checks due, among the many owed later;
   - the email sweep (take_due(Email));
@@ -98,8 +98,8 @@ def measure(size: int, due: int, repeat: int) -> dict:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from notifications import outbox
     from notifications.models import Email
+    from outbox import owed
     from provisioning import services
     from provisioning.models import Job, Platform
     from provisioning.services import account_create
@@ -128,7 +128,7 @@ def measure(size: int, due: int, repeat: int) -> dict:
     plans = {}
     for model, reset, name in ((Job, reset_jobs, "job"), (Email, reset_emails, "email")):
         with CaptureQueriesContext(connection) as captured:
-            taken = outbox.take_due(model)
+            taken = owed.take_due(model)
         assert len(taken) == due, (name, len(taken))
         reset()
         for query in captured.captured_queries:
@@ -151,8 +151,8 @@ def measure(size: int, due: int, repeat: int) -> dict:
         "jobs": jobs_total,
         "dns_checks_owed_later": waiting - len(made_due),
         "emails": emails_total,
-        "job_sweep_ms": _timed(lambda: outbox.take_due(Job), repeat, reset_jobs),
-        "email_sweep_ms": _timed(lambda: outbox.take_due(Email), repeat, reset_emails),
+        "job_sweep_ms": _timed(lambda: owed.take_due(Job), repeat, reset_jobs),
+        "email_sweep_ms": _timed(lambda: owed.take_due(Email), repeat, reset_emails),
     }
     figures["buffers"] = {label: buffers for label, (_, buffers) in plans.items()}
     figures["plans"] = {label: plan for label, (plan, _) in plans.items()}

@@ -17,6 +17,7 @@ import requests
 from acme import challenges, client, errors, messages
 
 from certificates import crypto
+from outbox.errors import PortalError
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +27,11 @@ NETWORK_TIMEOUT = 30  # seconds, for each HTTP request
 TRANSIENT_PROBLEMS = {"rateLimited", "serverInternal", "badNonce"}
 
 
-class AcmeError(Exception):
+class AcmeError(PortalError):
     """Talking to the ACME CA failed; `message` says what happened, in plain words."""
 
     def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
+        super().__init__(message, transient=transient)
 
 
 class DnsWriter(Protocol):

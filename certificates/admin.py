@@ -4,17 +4,11 @@ values are left out."""
 from django.contrib import admin
 
 from certificates.models import AcmeAccount, CertificateAuthority, CertificateOrder
+from outbox.admin import ReadOnlyAdminMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(CertificateOrder)

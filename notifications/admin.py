@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from notifications.models import Email
+from outbox.admin import ReadOnlyAdminMixin
 
 
 @admin.register(Email)
-class EmailAdmin(admin.ModelAdmin):
+class EmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "kind", "recipient", "subject", "status", "attempts", "sent_at"]
     list_filter = ["kind", "status", "language"]
     search_fields = ["recipient", "subject", "message_id"]
@@ -38,12 +39,3 @@ class EmailAdmin(admin.ModelAdmin):
             'style="width:100%;min-width:640px;height:480px;border:1px solid #ccc;"></iframe>',
             email.body_html,
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -5,12 +5,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
-from notifications.outbox import OwedWork
+from outbox.models import OwedWork
 
 
 class Email(OwedWork):
     """One email to one recipient. `target` is what it is about (a platform); a target
     gets at most one email of each kind, except the copies a person asks for."""
+
+    task_name = "notifications.tasks.send_email"
 
     target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
     target_id = models.PositiveBigIntegerField()

@@ -14,8 +14,8 @@ from django.db import IntegrityError, models, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from notifications import outbox
 from notifications.models import Email
+from outbox import owed
 
 SUPPORTED_LANGUAGES = ("fr", "en")
 
@@ -73,11 +73,9 @@ def email_queue(
         resend_of=_original(resend_of),
         requested_by=requested_by,
     )
-    from notifications.tasks import send_email  # tasks import this module
-
     try:
         with transaction.atomic():
-            outbox.owe(send_email, email)
+            owed.owe(email)
     except IntegrityError:
         raise EmailAlreadyQueued(f"{kind} email already exists for {target}") from None
     return email
@@ -92,7 +90,7 @@ def _original(email: Email | None) -> Email | None:
 def email_send(*, email_id: int) -> None:
     """Send one queued email over SMTP: once, or retried with backoff on a temporary
     failure (4xx, connection refused, timeout); a permanent refusal (5xx) marks it failed."""
-    email = outbox.claim(Email, email_id, lease_seconds=settings.EMAIL_TIMEOUT * 4 + 60)
+    email = owed.claim(Email, email_id, lease_seconds=settings.EMAIL_TIMEOUT * 4 + 60)
     if email is None:
         return
     message = _OutboxMessage(email)
@@ -110,7 +108,7 @@ def email_send(*, email_id: int) -> None:
     except (TimeoutError, smtplib.SMTPException, OSError) as error:
         _failed(email, f"SMTP unreachable: {error!r}", permanent=False)
     else:
-        outbox.finish(email, sent_at=timezone.now(), last_error="")
+        owed.finish(email, sent_at=timezone.now(), last_error="")
 
 
 class _OutboxMessage(EmailMultiAlternatives):
@@ -144,6 +142,6 @@ def _text(value) -> str:
 
 def _failed(email: Email, error: str, permanent: bool) -> None:
     if permanent:
-        outbox.give_up(email, error)
+        owed.give_up(email, error)
     else:
-        outbox.retry_later(email, error, max_attempts=settings.EMAIL_MAX_ATTEMPTS)
+        owed.retry_later(email, error, max_attempts=settings.EMAIL_MAX_ATTEMPTS)

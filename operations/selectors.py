@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Value, When
 
 from certificates.models import CertificateOrder
-from notifications.outbox import OwedStatus
 from operations.models import Heartbeat
+from outbox.models import OwedStatus
 from provisioning.models import Platform, PlatformState
 
 # Cumulative windows of time left before a certificate expires.

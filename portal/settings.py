@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from provisioning.states import stuck_after_defaults
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -34,6 +36,7 @@ INSTALLED_APPS = [
     "zones",
     "certificates",
     "notifications",
+    "outbox",
     "portal",
     "operations",
     "django_prometheus",
@@ -208,15 +211,9 @@ SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="")
 SERVER_SUBDOMAINS = env.list("SERVER_SUBDOMAINS", default=["exchange", "mail", "webmail"])
 FINALISATION_DELAY = env.int("FINALISATION_DELAY", default=14400)
 # How long a platform may stay in a state before admin flags it "stuck", in seconds:
-# "state=seconds,..." overrides the defaults below.
+# "state=seconds,..." overrides the defaults, which provisioning.states.PLATFORM gives.
 PLATFORM_STUCK_AFTER = {
-    "ordered": 600,
-    "awaiting_setup": 7 * 24 * 3600,
-    "configured": 600,
-    "certificate_pending": 7 * 24 * 3600,
-    "certificate_issued": 600,
-    "finalising": FINALISATION_DELAY + 3600,
-    "failed": 0,
+    **stuck_after_defaults(finalisation_delay=FINALISATION_DELAY),
     **{
         state: int(seconds)
         for state, seconds in env.dict("PLATFORM_STUCK_AFTER", default={}).items()

@@ -9,14 +9,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
-from django_fsm import TransitionNotAllowed
 
+from certificates.downloads import chain_download
 from certificates.forms import DcvCodeForm
-from certificates.selectors import certificate_chain_pem
 from certificates.services import DcvOutcome
+from outbox.errors import PortalError
 from portal import ratelimit
 from portal.forms import DcvResendForm, SetupForm
 from provisioning import links, selectors, services
+from provisioning.errors import NotAllowed, Refused
 from provisioning.models import DnsState, Platform, PlatformState
 from provisioning.selectors import platforms_for_user
 
@@ -27,8 +28,7 @@ def home(request: HttpRequest) -> HttpResponse:
     # line saying when it will be.
     finalising = platforms_for_user(request.user).filter(state=PlatformState.FINALISING)
     platforms = (
-        platforms_for_user(request.user)
-        .exclude(state__in=[PlatformState.FINALISING, PlatformState.CANCELLED])
+        selectors.platforms_shown_to(request.user)
         .select_related("certificate")
         .order_by("-created_at")
     )
@@ -92,7 +92,7 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
                 validation_email=data["validation_email"],
                 dns_assist=data["dns_assist"],
             )
-        except services.SetupRefused as refusal:
+        except Refused as refusal:
             if refusal.field is None:  # configured meanwhile: show its state
                 return redirect("platform", service=platform.service)
             form.add_error(refusal.field, gettext(refusal.message))
@@ -142,7 +142,9 @@ def platform_check_dns(request: HttpRequest, service: str) -> HttpResponse:
             platform = services.platform_dns_check_now(
                 platform_id=platform.pk, actor=services.actor_for(request.user)
             )
-        except services.StageError as error:
+        except NotAllowed as refusal:
+            messages.error(request, gettext(refusal.message))
+        except PortalError as error:
             messages.error(
                 request,
                 gettext("The check could not be completed: %(reason)s") % {"reason": error.message},
@@ -175,7 +177,7 @@ def platform_dcv_resend(request: HttpRequest, service: str) -> HttpResponse:
             actor=services.actor_for(request.user),
             address=form.cleaned_data["validation_email"] or None,
         )
-    except (TransitionNotAllowed, services.SetupRefused) as error:
+    except PortalError as error:
         messages.error(request, gettext(str(error)))
     else:
         messages.success(
@@ -192,14 +194,7 @@ def platform_dcv_resend(request: HttpRequest, service: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET"])
 def platform_chain(request: HttpRequest, service: str) -> HttpResponse:
-    platform = _own_platform(request, service)
-    if platform.certificate is None or not platform.certificate.certificate_pem:
-        raise Http404("No certificate issued yet.")
-    response = HttpResponse(
-        certificate_chain_pem(order=platform.certificate), content_type="application/x-pem-file"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{platform.server_name}-chain.pem"'
-    return response
+    return chain_download(order=_own_platform(request, service).certificate)
 
 
 @require_http_methods(["GET", "POST"])
@@ -223,10 +218,8 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
                 code=form.cleaned_data["code"],
                 actor=services.actor_for(request.user),
             )
-        except TransitionNotAllowed:
-            form.add_error(
-                None, gettext("This certificate is not waiting for an e-mail validation.")
-            )
+        except NotAllowed as refusal:
+            form.add_error(None, gettext(refusal.message))
         if result is not None and result.outcome == DcvOutcome.INVALID:
             # A wrong code is an error of its field: marked invalid, the message tied to it.
             form.add_error("code", gettext("This code is not valid."))

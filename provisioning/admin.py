@@ -1,29 +1,26 @@
 """The operators' and support staff's view of every order."""
 
-from datetime import timedelta
-
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import OuterRef, Q, Subquery
-from django.http import Http404, HttpResponse
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
-from django_fsm import TransitionNotAllowed
 
-from certificates.selectors import certificate_chain_pem
+from certificates.downloads import chain_download
 from notifications.models import Email
-from provisioning import services
+from outbox.admin import ReadOnlyAdminMixin
+from outbox.errors import PortalError
+from provisioning import selectors, services
 from provisioning.forms import ZoneForm
 from provisioning.models import Account, Job, Platform, PlatformEvent, Zone
+from provisioning.rules import validation_addresses
 
 # Under this many rows an exact COUNT(*) is cheap; above it the planner's estimate is shown.
 EXACT_COUNT_BELOW = 10_000
@@ -47,15 +44,6 @@ class EstimatedCountPaginator(Paginator):
         return int(estimate)
 
 
-def stuck_condition(now=None) -> Q:
-    """Platforms in a state for longer than that state is expected to last."""
-    now = now or timezone.now()
-    condition = Q(pk__in=[])
-    for state, seconds in settings.PLATFORM_STUCK_AFTER.items():
-        condition |= Q(state=state, state_changed_at__lt=now - timedelta(seconds=seconds))
-    return condition
-
-
 class StuckFilter(admin.SimpleListFilter):
     title = "stuck"
     parameter_name = "stuck"
@@ -65,25 +53,16 @@ class StuckFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(stuck_condition())
+            return queryset.filter(is_stuck=True)
         if self.value() == "no":
-            return queryset.exclude(stuck_condition())
+            return queryset.filter(is_stuck=False)
         return queryset
 
 
-class ReadOnlyInline:
+class ReadOnlyInline(ReadOnlyAdminMixin):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ZoneInline(admin.TabularInline):
@@ -209,7 +188,7 @@ class PlatformAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         latest = PlatformEvent.objects.filter(platform=OuterRef("pk"))
         latest = latest.order_by("-created_at", "-id")
-        return (
+        platforms = (
             super()
             .get_queryset(request)
             .annotate(
@@ -217,6 +196,7 @@ class PlatformAdmin(admin.ModelAdmin):
                 last_event_at=Subquery(latest.values("created_at")[:1]),
             )
         )
+        return selectors.platforms_with_stuck(platforms)
 
     @admin.display(description="Last event", ordering="last_event_at")
     def last_event(self, platform):
@@ -230,10 +210,7 @@ class PlatformAdmin(admin.ModelAdmin):
 
     @admin.display(description="Stuck", boolean=True)
     def stuck(self, platform):
-        limit = settings.PLATFORM_STUCK_AFTER.get(platform.state)
-        if limit is None:
-            return False
-        return platform.state_changed_at < timezone.now() - timedelta(seconds=limit)
+        return platform.is_stuck
 
     @admin.display(description="CA", ordering="certificate__backend")
     def ca_backend(self, platform):
@@ -296,7 +273,7 @@ class PlatformAdmin(admin.ModelAdmin):
         for platform in queryset:
             try:
                 service(platform_id=platform.pk, actor=actor, **kwargs)
-            except (TransitionNotAllowed, services.StageError, services.SetupRefused) as error:
+            except PortalError as error:
                 self.message_user(request, f"{platform}: not possible — {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{platform}: {done}.", messages.SUCCESS)
@@ -349,24 +326,13 @@ class PlatformAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         platform = get_object_or_404(Platform.objects.select_related("certificate"), pk=platform_id)
-        if platform.certificate is None or platform.certificate.status != "issued":
-            raise Http404("No certificate issued yet.")
-        response = HttpResponse(
-            certificate_chain_pem(order=platform.certificate),
-            content_type="application/x-pem-file",
-        )
-        response["Content-Disposition"] = f'attachment; filename="{platform.server_name}-chain.pem"'
-        return response
+        return chain_download(order=platform.certificate)
 
     def resend_view(self, request, platform_id: int):
         if not self.has_resend_permission(request):
             raise PermissionDenied
         platform = get_object_or_404(Platform, pk=platform_id)
-        sent_kinds = list(
-            platform.emails.filter(resend_of=None)
-            .order_by("created_at")
-            .values_list("kind", flat=True)
-        )
+        sent_kinds = selectors.email_kinds_resendable(platform)
         if request.method == "POST":
             kind = request.POST.get("kind", "")
             if kind not in sent_kinds:
@@ -386,7 +352,7 @@ class PlatformAdmin(admin.ModelAdmin):
             "title": f"Resend an email of {platform.service}",
             "platform": platform,
             "kinds": sent_kinds,
-            "addresses": services.validation_addresses(platform.domain) if platform.domain else [],
+            "addresses": validation_addresses(platform.domain) if platform.domain else [],
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/provisioning/platform/resend.html", context)

@@ -8,7 +8,17 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
-from notifications.outbox import OwedWork
+from outbox.models import OPEN_STATUSES, OwedWork
+from provisioning.states import (
+    ACTIVE_STATES,
+    DNS,
+    DOMAIN_HOLDING_STATES,
+    PLATFORM,
+    DnsState,
+    JobKind,
+    PlatformState,
+    Step,
+)
 from zones.names import display_domain
 
 NIC_VALIDATOR = RegexValidator(
@@ -51,46 +61,9 @@ class Zone(models.Model):
         return self.name
 
 
-class PlatformState(models.TextChoices):
-    ORDERED = "ordered", "Ordered"
-    AWAITING_SETUP = "awaiting_setup", "Awaiting setup"
-    CONFIGURED = "configured", "Configured"
-    CERTIFICATE_PENDING = "certificate_pending", "Certificate pending"
-    CERTIFICATE_ISSUED = "certificate_issued", "Certificate issued"
-    FINALISING = "finalising", "Finalising"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-ACTIVE_STATES = [
-    PlatformState.ORDERED,
-    PlatformState.AWAITING_SETUP,
-    PlatformState.CONFIGURED,
-    PlatformState.CERTIFICATE_PENDING,
-    PlatformState.CERTIFICATE_ISSUED,
-    PlatformState.FINALISING,
-]
-
-
-GUIDE_STEPS = ["Delivery", "Initialisation", "DNS", "SSL certificate", "Finalisation"]
-STEP_OF_STATE = {
-    PlatformState.ORDERED: 0,
-    PlatformState.AWAITING_SETUP: 1,
-    PlatformState.CONFIGURED: 2,
-    PlatformState.CERTIFICATE_PENDING: 3,
-    PlatformState.CERTIFICATE_ISSUED: 4,
-    PlatformState.FINALISING: 4,
-}
-
-
-class DnsState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    ASSISTED = "assisted", "Written by DNS Assist"
-    INSTRUCTIONS_SENT = "instructions_sent", "Instructions sent"
-    VERIFIED = "verified", "Verified"
-    MISMATCH = "mismatch", "Mismatch"
-    ERROR = "error", "Error"
+HOLDS_DOMAIN = Q(state__in=DOMAIN_HOLDING_STATES) | Q(
+    state=PlatformState.FAILED, failed_from__in=DOMAIN_HOLDING_STATES
+)
 
 
 class Platform(FSMModelMixin, models.Model):
@@ -110,7 +83,9 @@ class Platform(FSMModelMixin, models.Model):
     server_name = models.CharField(max_length=253, blank=True, help_text="A-label form")
     validation_email = models.EmailField(blank=True)
     dns_assist = models.BooleanField("DNS Assist", default=False)
-    dns_state = models.CharField(max_length=20, choices=DnsState.choices, default=DnsState.PENDING)
+    dns_state = FSMField(
+        max_length=20, choices=DnsState.choices, default=DnsState.PENDING, protected=True
+    )
     ipv4 = models.GenericIPAddressField("IPv4", protocol="IPv4", null=True, blank=True, unique=True)
     ipv6 = models.GenericIPAddressField("IPv6", protocol="IPv6", null=True, blank=True, unique=True)
     # The last DNS check: [{"rtype", "name", "expected", "found": [...], "status"}, ...]
@@ -156,11 +131,12 @@ class Platform(FSMModelMixin, models.Model):
             models.Index(fields=["domain"]),
         ]
         constraints = [
-            # One domain serves one platform; a cancelled platform frees its domain.
+            # Choosing a name proves nothing: several platforms may wait for validation on
+            # one name, but only one may hold it once validated (Platform.holds_domain).
             models.UniqueConstraint(
                 fields=["domain"],
-                condition=~Q(domain="") & ~Q(state=PlatformState.CANCELLED),
-                name="platform_domain_unique_while_active",
+                condition=~Q(domain="") & HOLDS_DOMAIN,
+                name="platform_domain_held_once",
             ),
         ]
 
@@ -187,13 +163,32 @@ class Platform(FSMModelMixin, models.Model):
         return f"{local}@{display_domain(domain)}" if domain else self.validation_email
 
     @property
+    def state_info(self):
+        """The platform state's row of provisioning.states.PLATFORM."""
+        return PLATFORM[self.state]
+
+    @property
+    def dns_state_info(self):
+        return DNS[self.dns_state]
+
+    def has_reached(self, step: Step) -> bool:
+        """Whether the platform is at this step of the guide or past it: nothing of a step
+        may act on a platform before (a cancelled one is at none)."""
+        state = self.failed_from if self.state == PlatformState.FAILED else self.state
+        row = PLATFORM.states.get(state)
+        if row is None or state == PlatformState.CANCELLED:
+            return False
+        return row.step is None or row.step >= step
+
+    @property
     def progress(self) -> list[dict]:
         """The guide's steps with done / current / failed / todo (and waiting: DNS records
         not verified yet while the other steps go on), for the timeline."""
         state = self.failed_from if self.state == PlatformState.FAILED else self.state
-        current = STEP_OF_STATE.get(state, len(GUIDE_STEPS))
+        row = PLATFORM.states.get(state)
+        current = len(Step) if row is None or row.step is None else row.step
         steps = []
-        for index, label in enumerate(GUIDE_STEPS):
+        for index, label in zip(Step.values, Step.labels, strict=True):
             if index < current:
                 status = "done"
             elif index == current:
@@ -242,6 +237,25 @@ class Platform(FSMModelMixin, models.Model):
         self.ready_at = timezone.now()
         self.due_at = None
 
+    @transition(
+        field=state,
+        source=[PlatformState.CONFIGURED, PlatformState.CERTIFICATE_PENDING],
+        target=PlatformState.AWAITING_SETUP,
+    )
+    def choose_again(self) -> None:
+        """Another platform proved control of the domain first: the customer chooses
+        another name. The domain stays, to say which one was taken."""
+        self.server_name = ""
+        self.validation_email = ""
+        self.dns_assist = False
+        self.certificate = None
+        self.configured_at = None
+        self.dns_records = []
+        self.dns_checked_at = None
+        self.dns_checks_unverified = 0
+        self.dns_message = ""
+        self.dns_restart()
+
     @transition(field=state, source=ACTIVE_STATES, target=PlatformState.FAILED)
     def fail(self, *, reason: str) -> None:
         self.failed_from = self.state
@@ -262,6 +276,46 @@ class Platform(FSMModelMixin, models.Model):
     )
     def cancel(self) -> None:
         self.due_at = None
+
+    # The DNS track's transitions; the services in provisioning.services.dns call them.
+
+    @transition(field=dns_state, source=DnsState.PENDING, target=DnsState.INSTRUCTIONS_SENT)
+    def dns_instructions_sent(self) -> None:
+        pass
+
+    # A check may have found the records missing before DNS Assist wrote them.
+    @transition(
+        field=dns_state,
+        source=[DnsState.PENDING, DnsState.ERROR, DnsState.MISMATCH],
+        target=DnsState.ASSISTED,
+    )
+    def dns_assisted(self) -> None:
+        pass
+
+    @transition(field=dns_state, source="*", target=DnsState.VERIFIED)
+    def dns_verified(self) -> None:
+        pass
+
+    # An error stays an error until DNS Assist is retried: a check does not hide it.
+    @transition(
+        field=dns_state,
+        source=[s for s in DnsState.values if s != DnsState.ERROR],
+        target=DnsState.MISMATCH,
+    )
+    def dns_mismatch(self) -> None:
+        pass
+
+    @transition(field=dns_state, source="*", target=DnsState.ERROR)
+    def dns_error(self) -> None:
+        pass
+
+    @transition(field=dns_state, source=DnsState.ERROR, target=DnsState.PENDING)
+    def dns_retry(self) -> None:
+        pass
+
+    @transition(field=dns_state, source="*", target=DnsState.PENDING)
+    def dns_restart(self) -> None:
+        """A new server name is to be chosen: nothing of the old one's DNS counts."""
 
 
 class PlatformEvent(models.Model):
@@ -288,20 +342,12 @@ class PlatformEvent(models.Model):
         raise ValueError("Platform events are append-only.")
 
 
-class JobKind(models.TextChoices):
-    DELIVER = "deliver", "Delivery"
-    DNS_ASSIST = "dns_assist", "DNS Assist"
-    DNS_CHECK = "dns_check", "DNS check"
-    CERTIFICATE = "certificate", "Certificate request"
-    ACME_DNS = "acme_dns", "ACME DNS-01 (DNS Assist)"
-    ACME_MANUAL = "acme_manual", "ACME DNS-01 (customer's record)"
-    FINALISE = "finalise", "Finalisation"
-
-
 class Job(OwedWork):
     """Work owed to a platform (the task outbox). Written in the transaction that makes it
     owed, dispatched after commit, and dispatched again by the beat sweep when its message
     is lost or its worker dies: the row, not the broker, is the source of truth."""
+
+    task_name = "provisioning.tasks.run_job"
 
     platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=24, choices=JobKind.choices)
@@ -312,7 +358,7 @@ class Job(OwedWork):
         constraints = [
             models.UniqueConstraint(
                 fields=["platform", "kind"],
-                condition=Q(status__in=["pending", "running"]),
+                condition=Q(status__in=OPEN_STATUSES),
                 name="job_one_open_per_platform_and_kind",
             ),
         ]

@@ -1,32 +1,74 @@
 """Reads of the provisioning app."""
 
+from datetime import timedelta
+
 from django.conf import settings
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from certificates.selectors import acme_txt_record
-from provisioning.models import Account, Platform, PlatformState, Zone
+from provisioning.models import HOLDS_DOMAIN, Account, Platform, Zone
+from provisioning.rules import RESENDABLE_KINDS, zone_managing
+from provisioning.states import PLATFORM
 from zones.names import display_domain, parent_domains
 
 
 def managed_zone(account: Account, name: str) -> Zone | None:
     """The account's zone that is the longest suffix of name (the name itself included)."""
-    candidates = parent_domains(name)
-    zones = {zone.name: zone for zone in account.zones.filter(name__in=candidates)}
-    return next((zones[c] for c in candidates if c in zones), None)
+    zones = {zone.name: zone for zone in account.zones.filter(name__in=parent_domains(name))}
+    found = zone_managing(name, zones)
+    return zones[found] if found else None
 
 
-def domain_in_use(domain: str, *, excluding: Platform) -> bool:
-    return (
-        Platform.objects.filter(domain=domain)
-        .exclude(pk=excluding.pk)
-        .exclude(state=PlatformState.CANCELLED)
-        .exists()
-    )
+def domain_held(domain: str, *, excluding: Platform) -> bool:
+    """Whether another platform proved control of the domain (its certificate is issued).
+    Only that holds a name: choosing it proves nothing."""
+    others = Platform.objects.filter(HOLDS_DOMAIN, domain=domain).exclude(pk=excluding.pk)
+    return others.exists()
+
+
+def zones_for_setup(account: Account, domain: str) -> tuple[list[str], list[str]]:
+    """The account's zones, and the zones other accounts manage that contain the domain
+    (A-labels; "" for none yet), in one query: what setup_choices_check needs."""
+    containing = parent_domains(domain) if domain else []
+    zones = Zone.objects.filter(Q(account=account) | Q(name__in=containing))
+    rows = list(zones.values_list("name", "account_id"))
+    own = [name for name, owner in rows if owner == account.pk]
+    return own, [name for name, owner in rows if owner != account.pk]
 
 
 def platforms_for_user(user):
     """The platforms of every account the user may log in to."""
     return Platform.objects.filter(account__users=user).select_related("account")
+
+
+def platforms_shown_to(user):
+    """The platforms the customer's space lists (the guide hides those being finalised)."""
+    return platforms_for_user(user).filter(state__in=PLATFORM.values(customer_sees=True))
+
+
+def platform_stuck_condition(now=None) -> Q:
+    """Platforms in a state for longer than that state is expected to last
+    (PLATFORM_STUCK_AFTER, whose defaults are provisioning.states.PLATFORM's)."""
+    now = now or timezone.now()
+    condition = Q(pk__in=[])
+    for state, seconds in settings.PLATFORM_STUCK_AFTER.items():
+        condition |= Q(state=state, state_changed_at__lt=now - timedelta(seconds=seconds))
+    return condition
+
+
+def platforms_with_stuck(platforms: QuerySet) -> QuerySet:
+    """The platforms, each with `is_stuck` (platform_stuck_condition) to show or filter on."""
+    return platforms.annotate(
+        is_stuck=ExpressionWrapper(platform_stuck_condition(), output_field=BooleanField())
+    )
+
+
+def email_kinds_resendable(platform: Platform) -> list[str]:
+    """The kinds of the emails sent for the platform that a person may have sent again,
+    in the order they were first sent."""
+    sent = platform.emails.filter(resend_of=None, kind__in=RESENDABLE_KINDS)
+    return list(sent.order_by("created_at").values_list("kind", flat=True))
 
 
 # Seconds between two checks a person may ask for.

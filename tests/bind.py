@@ -24,7 +24,7 @@ import dns.update
 import dns.zone
 import pytest
 
-from tests.processes import die_with_parent, free_port, stop_child
+from harness.processes import die_with_parent, free_port, stop_child
 
 NAMED = "/usr/sbin/named"
 KEY_NAME = "portal-test"

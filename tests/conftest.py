@@ -63,7 +63,7 @@ class Mailbox:
 @pytest.fixture(scope="session")
 def smtp_server():
     # Imported here: a plugin module imported before pytest loads it loses assert rewriting.
-    from tests.processes import free_port
+    from harness.processes import free_port
 
     mailbox = Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())

@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from harness.processes import die_with_parent, free_port, stop_child
 from tests.bind import BindServer
-from tests.processes import die_with_parent, free_port, stop_child
 
 PEBBLE = "/usr/bin/pebble"
 START_TIMEOUT = 15.0

@@ -8,10 +8,8 @@ tests/faults/ builds on ``RedisServer``, ``WorkerProcess``, ``BeatProcess`` and
 """
 
 import contextlib
-import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 from django.db import connection
+
+from harness.processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -82,34 +82,6 @@ def portal_env(
             env[name] = str(value)
     env.update({name: str(value) for name, value in overrides.items()})
     return env
-
-
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (BIND listens on both)."""
-    while True:
-        with socket.socket() as tcp, socket.socket(type=socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-
-
-def die_with_parent() -> None:
-    # If the test process is killed outright, the kernel ends the child too (PR_SET_PDEATHSIG).
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
-def stop_child(process: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL if the child has not ended within 10 s."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class ManagedProcess:

@@ -1,7 +1,9 @@
 """The one exception family of the zones app."""
 
+from outbox.errors import PortalError
 
-class DnsError(Exception):
+
+class DnsError(PortalError):
     """A DNS operation failed; ``message`` is for an operator or a customer to read.
 
     ``transient`` says that the same call may succeed later (timeout, server down,
@@ -9,9 +11,7 @@ class DnsError(Exception):
     """
 
     def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
+        super().__init__(message, transient=transient)
 
 
 class DnsWriteError(DnsError):

@@ -1,54 +1,40 @@
 """Helpers of the customer pages: other apps' values and messages in the page's language.
 
-The provisioning and certificates apps name states and word some messages in English; the
-pages show them through these filters, which look them up in the portal's catalogue
-(locale/<language>/LC_MESSAGES/django.po). A text the catalogue does not know is shown as is.
+States are named once, with their translatable labels, in provisioning.states; other
+apps word some messages in English, and the pages show them through these filters, which
+look them up in the portal's catalogue (locale/<language>/LC_MESSAGES/django.po). A text
+the catalogue does not know is shown as is.
 """
 
 import math
 
 from django import template
-from django.utils.translation import gettext, gettext_noop, ngettext, pgettext_lazy
+from django.urls import reverse
+from django.utils.translation import gettext, gettext_noop, ngettext
+
+from provisioning import links
+from provisioning.states import DNS, PLATFORM
+from zones.names import display_domain as _display_domain
 
 register = template.Library()
 
-PLATFORM_STATES = {
-    "ordered": pgettext_lazy("platform state", "Ordered"),
-    "awaiting_setup": pgettext_lazy("platform state", "Awaiting setup"),
-    "configured": pgettext_lazy("platform state", "Configured"),
-    "certificate_pending": pgettext_lazy("platform state", "Certificate pending"),
-    "certificate_issued": pgettext_lazy("platform state", "Certificate issued"),
-    "finalising": pgettext_lazy("platform state", "Finalising"),
-    "ready": pgettext_lazy("platform state", "Ready"),
-    "failed": pgettext_lazy("platform state", "Failed"),
-    "cancelled": pgettext_lazy("platform state", "Cancelled"),
-}
-
-DNS_STATES = {
-    "pending": pgettext_lazy("DNS state", "Pending"),
-    "assisted": pgettext_lazy("DNS state", "Written by DNS Assist"),
-    "instructions_sent": pgettext_lazy("DNS state", "Instructions sent"),
-    "verified": pgettext_lazy("DNS state", "Verified"),
-    "mismatch": pgettext_lazy("DNS state", "Mismatch"),
-    "error": pgettext_lazy("DNS state", "Error"),
-}
-
-# provisioning.models.GUIDE_STEPS, the seed guide's steps.
-GUIDE_STEPS = {
-    "Delivery": pgettext_lazy("guide step", "Delivery"),
-    "Initialisation": pgettext_lazy("guide step", "Initialisation"),
-    "DNS": pgettext_lazy("guide step", "DNS"),
-    "SSL certificate": pgettext_lazy("guide step", "SSL certificate"),
-    "Finalisation": pgettext_lazy("guide step", "Finalisation"),
-}
-
 # Texts of other apps shown on the customer pages, for the `translated` filter.
 OTHER_APPS_TEXTS = [
-    # provisioning.services.SetupRefused
+    # provisioning.rules.setup_choices_check, provisioning.services (errors.Refused)
     gettext_noop("Choose one of the offered sub-domains."),
     gettext_noop("Choose one of the offered addresses."),
     gettext_noop("DNS Assist needs the domain's zone to be managed on this account."),
     gettext_noop("This platform is already configured."),
+    gettext_noop("The server name is not chosen yet: there is nothing to check."),
+    gettext_noop("This certificate is not waiting for an e-mail validation."),
+    gettext_noop(
+        "Another platform proved control of this domain first, and now holds it: choose "
+        "another name for your server."
+    ),
+    gettext_noop(
+        "The DNS zone of this domain is managed by another customer account: choose a domain "
+        "whose zone you manage, or that no account manages."
+    ),
     # certificates.forms.DcvCodeForm (certificates.dcv translates its own messages)
     gettext_noop("Validation code"),
     gettext_noop("Paste the code from the validation e-mail; dashes and spaces do not matter."),
@@ -58,13 +44,13 @@ OTHER_APPS_TEXTS = [
 @register.filter
 def state_label(state: str) -> str:
     """A platform state (its stored value) in words."""
-    return PLATFORM_STATES.get(state, state)
+    return PLATFORM.label(state)
 
 
 @register.filter
 def dns_state_label(state: str) -> str:
     """A DNS track state (its stored value) in words."""
-    return DNS_STATES.get(state, state)
+    return DNS.label(state)
 
 
 @register.filter
@@ -97,10 +83,9 @@ def duration(seconds) -> str:
     return words
 
 
-@register.filter
-def step_label(label: str) -> str:
-    """One of the guide's step names, as provisioning.models.GUIDE_STEPS gives it."""
-    return GUIDE_STEPS.get(label, label)
+def step_label(label) -> str:
+    """A guide step's label (provisioning.states.Step), in the page's language."""
+    return str(label)
 
 
 @register.filter
@@ -108,3 +93,15 @@ def translated(text) -> str:
     """A message worded by another app, in the page's language when the catalogue has it."""
     text = str(text)
     return gettext(text) if text else text
+
+
+@register.filter
+def display_domain(name: str) -> str:
+    """A domain stored as A-labels, shown as U-labels."""
+    return _display_domain(name)
+
+
+@register.filter
+def setup_path(platform) -> str:
+    """The platform's setup page (its signed link), for a customer already logged in."""
+    return reverse("setup", args=[links.setup_token(platform)])

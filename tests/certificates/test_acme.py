@@ -10,8 +10,8 @@ from certificates import encryption, services
 from certificates.acme_client import AcmeError, DnsWriter
 from certificates.errors import CertificateOrderError
 from certificates.models import AcmeAccount, CertificateOrder
+from harness.processes import free_port
 from tests.certificates.factories import CertificateOrderFactory
-from tests.processes import free_port
 
 
 @dataclass

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import free_port
 from tests.faults.smtp import SmtpServer
-from tests.processes import (
-    BeatProcess,
-    RedisServer,
-    WorkerProcess,
-    free_port,
-    portal_env,
-    use_broker,
-)
+from tests.processes import BeatProcess, RedisServer, WorkerProcess, portal_env, use_broker
 
 # What the worker and beat processes run with: short sweeps, leases and backoff, so that a
 # lost message or a killed worker is noticed within seconds instead of minutes.

@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from notifications import outbox
+from outbox import owed
 from provisioning.models import Job, Platform
 from tests.factories import AccountFactory
 
@@ -26,10 +26,10 @@ def test_rows_waiting_in_a_backlog_are_sent_again_ever_less_often(settings):
         Job.objects.create(platform=platform, kind="deliver", due_at=start)
 
     sent = defaultdict(list)  # the seconds at which each row was sent
-    with mock.patch.object(outbox.timezone, "now") as now:
+    with mock.patch.object(owed.timezone, "now") as now:
         for second in range(301):  # five minutes of sweeps, no worker taking anything
             now.return_value = start + timedelta(seconds=second)
-            for pk in outbox.take_due(Job):
+            for pk in owed.take_due(Job):
                 sent[pk].append(second)
 
     assert len(sent) == 20

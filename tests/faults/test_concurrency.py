@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from django.test import Client
 
-from notifications import outbox
+from outbox import owed
 from provisioning.models import Job, Platform
 from provisioning.services import platform_order
 from tests.factories import AccountFactory
@@ -122,7 +122,7 @@ def test_two_sweepers_at_once_take_each_row_once(transactional_db, settings):
     ]
     Job.objects.bulk_create(Job(platform=p, kind="deliver") for p in platforms)
 
-    rounds = at_once([lambda: outbox.take_due(Job, limit=120)] * 2)
+    rounds = at_once([lambda: owed.take_due(Job, limit=120)] * 2)
     first, second = (set(ids) for ids in rounds)
     assert len(first) == len(second) == 120 and not first & second
 
@@ -141,13 +141,13 @@ def test_two_sweepers_at_once_take_each_row_once(transactional_db, settings):
     thread = threading.Thread(target=slow_sweeper)
     thread.start()
     held.wait(10)
-    third = set(outbox.take_due(Job))
+    third = set(owed.take_due(Job))
     release.set()
     thread.join(10)
     assert third == set(rest[40:])
-    fourth = set(outbox.take_due(Job))
+    fourth = set(owed.take_due(Job))
     assert fourth == set(rest[:40])
-    assert outbox.take_due(Job) == []
+    assert owed.take_due(Job) == []
     assert len(first | second | third | fourth) == 300
 
 

@@ -39,7 +39,8 @@ def test_every_task_delivered_twice_does_everything_once(proxy, portal, smtp, dn
     portal.start_beat()
     portal.start_worker()
     assisted_account = AccountFactory(zones=[dns.zone], language="en")
-    manual_account = AccountFactory(language="fr")
+    # Its own zone, inside the other account's: a zone of another account is refused.
+    manual_account = AccountFactory(language="fr", zones=[dns.sub_zone])
     updates_before = dns.updates_received()
 
     assisted = platform_order(account=assisted_account, actor="test")

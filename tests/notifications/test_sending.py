@@ -3,9 +3,9 @@
 import pytest
 from django.utils import timezone
 
-from notifications import outbox
 from notifications.models import Email
 from notifications.tasks import dispatch_due_emails, send_email
+from outbox import owed
 from provisioning.services import platform_email_resend, platform_order
 from tests.factories import AccountFactory
 from tests.helpers import work_off
@@ -94,11 +94,11 @@ def test_sweep_resends_a_lost_message_but_not_a_sent_one(mailbox, delivery_email
 
 
 def test_a_worker_killed_while_sending_leaves_a_lease_that_expires(delivery_email):
-    claimed = outbox.claim(Email, delivery_email.pk, lease_seconds=60)
+    claimed = owed.claim(Email, delivery_email.pk, lease_seconds=60)
     assert claimed is not None
-    assert outbox.claim(Email, delivery_email.pk, lease_seconds=60) is None  # a duplicate
+    assert owed.claim(Email, delivery_email.pk, lease_seconds=60) is None  # a duplicate
     Email.objects.filter(pk=delivery_email.pk).update(lease_until=timezone.now())
-    assert outbox.take_due(Email) == [delivery_email.pk]
+    assert owed.take_due(Email) == [delivery_email.pk]
 
 
 def test_no_header_injection_through_the_subject(mailbox):

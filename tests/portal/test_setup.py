@@ -141,10 +141,12 @@ def test_case_and_trailing_dot_are_normalised(customer_client, platform):
 
 
 def test_domain_already_used_by_another_platform(customer_client, platform, account):
+    """Used: held by a platform that proved control of it (issue 10.1)."""
     other = delivered_platform(AccountFactory())
     other_client = Client()
     other_client.force_login(other.account.users.get())
     assert post(other_client, other).status_code == 302
+    Platform.objects.filter(pk=other.pk).update(state="ready")  # its certificate issued
 
     response = post(customer_client, platform)
     assert "déjà utilisé par une autre plateforme" in response.content.decode()

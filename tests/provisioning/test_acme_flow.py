@@ -173,7 +173,7 @@ def test_a_stage_cut_short_after_issuance_finishes_on_its_retry(
 ):
     """The worker stored the certificate but failed before the platform moved on (a
     database error, a lost worker): the retry moves it on, without a second certificate."""
-    from provisioning import services
+    from provisioning.services import certificate
 
     platform, _client = configured_platform(dns_assist=dns_assist, domain=dns.zone)
     kind = "acme_dns" if dns_assist else "acme_manual"
@@ -182,13 +182,13 @@ def test_a_stage_cut_short_after_issuance_finishes_on_its_retry(
         order = Platform.objects.get(pk=platform.pk).certificate
         dns.set_records(order.acme_txt_name, "TXT", [f'"{order.acme_txt_value}"'], ttl=60)
         Job.objects.filter(platform=platform, kind=kind).update(due_at=timezone.now())
-    moved_on = services._acme_issued
+    moved_on = certificate.acme_issued
 
     def cut_short(platform_id: int) -> None:
-        monkeypatch.setattr(services, "_acme_issued", moved_on)
+        monkeypatch.setattr(certificate, "acme_issued", moved_on)
         raise ConnectionError("the database went away")
 
-    monkeypatch.setattr(services, "_acme_issued", cut_short)
+    monkeypatch.setattr(certificate, "acme_issued", cut_short)
     work_off()
 
     platform.refresh_from_db()

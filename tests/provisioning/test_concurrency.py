@@ -1,12 +1,22 @@
 """Address allocation and setup under concurrency, on PostgreSQL's row locks."""
 
+import re
 import threading
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from notifications.models import Email
+from provisioning.errors import NotAllowed
 from provisioning.models import Platform
-from provisioning.services import platform_configure, platform_deliver, platform_order
+from provisioning.services import (
+    platform_certificate_request,
+    platform_configure,
+    platform_dcv_submit,
+    platform_deliver,
+    platform_order,
+)
+from provisioning.services.setup import DOMAIN_TAKEN
 from tests.factories import AccountFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -82,25 +92,34 @@ def test_two_submissions_at_once_one_wins():
     ]
 
 
-def test_two_platforms_claiming_one_domain_at_once():
+def test_two_platforms_validated_at_once_on_one_domain():
+    """Both may wait for validation on a name nobody manages (issue 10.1); validated at
+    the same moment, one holds it and the other is told to choose again."""
     account = AccountFactory()
     platforms = [platform_order(account=account, actor="test") for _ in range(2)]
+    codes = []
     for platform in platforms:
         platform_deliver(platform_id=platform.pk)
+        platform_configure(
+            platform_id=platform.pk,
+            actor="test",
+            subdomain="mail",
+            domain="shared.example",
+            validation_email="admin@shared.example",
+            dns_assist=False,
+        )
+        platform_certificate_request(platform_id=platform.pk)
+        email = Email.objects.get(platform=platform, kind="dcv")
+        codes.append(re.search(r"^\s{4}(\S+)\s*$", email.body_text, re.M).group(1))
 
     outcomes = run_at_once(
         [
-            lambda p=p: platform_configure(
-                platform_id=p.pk,
-                actor="test",
-                subdomain="mail",
-                domain="shared.example",
-                validation_email="admin@shared.example",
-                dns_assist=False,
-            )
-            for p in platforms
+            lambda p=p, c=c: platform_dcv_submit(platform_id=p.pk, code=c, actor="test")
+            for p, c in zip(platforms, codes, strict=True)
         ]
     )
 
-    assert sum(isinstance(o, Platform) for o in outcomes) == 1
-    assert Platform.objects.filter(domain="shared.example").count() == 1
+    assert sorted(type(o).__name__ for o in outcomes) == ["DcvResult", "NotAllowed"]
+    assert [o.message for o in outcomes if isinstance(o, NotAllowed)] == [DOMAIN_TAKEN]
+    states = Platform.objects.filter(domain="shared.example").values_list("state", flat=True)
+    assert sorted(states) == ["awaiting_setup", "finalising"]

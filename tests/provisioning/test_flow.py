@@ -1,5 +1,6 @@
 """The guide's five steps in the test process, against BIND9, the internal CA and SMTP."""
 
+import html
 import re
 
 import pytest
@@ -252,11 +253,58 @@ def test_operator_retry_runs_a_stage_waiting_out_its_backoff(dns, mailbox, setti
 
 
 def test_retry_is_refused_where_the_customer_has_to_act(dns, mailbox):
-    from django_fsm import TransitionNotAllowed
-
+    from provisioning.errors import NotAllowed
     from provisioning.services import platform_retry
 
     platform = platform_order(account=AccountFactory(), actor="test")
     work_off()
-    with pytest.raises(TransitionNotAllowed, match="customer has to act"):
+    with pytest.raises(NotAllowed, match="customer has to act"):
         platform_retry(platform_id=platform.pk, actor="staff:olga")
+
+
+def test_check_now_before_setup_changes_nothing_and_dns_assist_then_writes(dns, mailbox):
+    """Issue 10.8: a check asked before the server name is chosen is refused and leaves the
+    DNS track alone; DNS Assist, chosen afterwards, writes the records."""
+    account = AccountFactory(zones=[dns.zone])
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = Client()
+    client.force_login(account.users.get())
+    page = client.post(f"/platforms/{platform.service}/check-dns/", follow=True)
+    assert "Le nom du serveur n'est pas encore choisi" in html.unescape(page.content.decode())
+    platform.refresh_from_db()
+    assert (platform.state, platform.dns_state, platform.dns_checked_at) == (
+        "awaiting_setup",
+        "pending",
+        None,
+    )
+    assert not platform.jobs.filter(kind="dns_check").exists()
+    assert not platform.events.filter(kind__startswith="dns_").exists()
+
+    configure(platform, dns_assist=True, domain=dns.zone)
+    work_off()
+    platform.refresh_from_db()
+    assert dns.served(f"exchange.{dns.zone}", "A") == {platform.ipv4}
+    assert dns.served(f"exchange.{dns.zone}", "AAAA") == {platform.ipv6}
+    assert platform.dns_state == "verified"
+    assert platform.jobs.get(kind="dns_assist").status == "done"
+
+
+def test_dns_assist_writes_after_a_check_found_nothing(dns, mailbox):
+    """Issue 10.8: the customer checks before DNS Assist's job has run (the records are
+    missing: mismatch); the job still writes them, it does not end done without."""
+    account = AccountFactory(zones=[dns.zone])
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = configure(platform, dns_assist=True, domain=dns.zone)
+    client.post(f"/platforms/{platform.service}/check-dns/")
+    platform.refresh_from_db()
+    assert platform.dns_state == "mismatch"
+    assert platform.jobs.get(kind="dns_assist").status == "pending"
+
+    work_off()
+    platform.refresh_from_db()
+    assert dns.served(f"exchange.{dns.zone}", "A") == {platform.ipv4}
+    assert dns.served(f"exchange.{dns.zone}", "AAAA") == {platform.ipv6}
+    assert platform.events.filter(kind="dns_assisted").exists()
+    assert platform.dns_state == "verified"

@@ -1,20 +1,28 @@
-"""Owed work kept in the database (the outbox pattern), shared by emails and platform jobs.
+"""Owed work: the vocabulary callers use, and the machinery tasks and beat's sweep use.
 
 A row is written in the transaction that makes the work owed. After commit, its task is
 sent to the broker; beat's sweep sends it again when the message was lost (broker down)
 or the worker died holding it (its lease ran out). A task first *claims* its row with a
 conditional UPDATE, so a duplicate delivery finds nothing to do.
+
+Callers say what they owe (``owe``, ``owe_once``), what is no longer owed (``cancel_open``,
+``fulfil``), what must not wait (``run_now``) and ask ``is_owed``; they never write a
+status themselves. Tasks are sent by the name the row's model gives (``task_name``).
 """
 
 import logging
 import random
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Least
 from django.utils import timezone
+
+from outbox.models import OPEN_STATUSES, OwedStatus, OwedWork
 
 logger = logging.getLogger(__name__)
 
@@ -23,25 +31,70 @@ SWEEP_BATCH_SIZE = 200
 REDISPATCH_SPACING_MAX = 16
 
 
-class OwedStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "In progress"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+@dataclass(frozen=True)
+class Later:
+    """What a handler returns when its work is not over but has nothing more to do before
+    ``at`` (a check to repeat): the row is rescheduled, not finished, not failed."""
+
+    at: datetime
 
 
-class OwedWork(models.Model):
-    status = models.CharField(max_length=10, choices=OwedStatus.choices, default=OwedStatus.PENDING)
-    due_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    finished_at = models.DateTimeField(null=True, blank=True)
+# The vocabulary of callers.
 
-    class Meta:
-        abstract = True
+
+def owe(row: OwedWork) -> OwedWork:
+    """Insert a new owed row; when it is due now, send its task once the transaction
+    commits. It goes in already marked as dispatched, so no UPDATE follows the INSERT."""
+    now = timezone.now()
+    due = row.due_at <= now
+    if due:
+        row.dispatched_at = now
+    row.save(force_insert=True)
+    if due:
+        _send_on_commit(row)
+    return row
+
+
+def is_owed(rows: QuerySet) -> bool:
+    """Whether any of these rows is still owed (waiting or running)."""
+    return rows.filter(status__in=OPEN_STATUSES).exists()
+
+
+def owe_once(row: OwedWork, *, among: QuerySet) -> OwedWork | None:
+    """Owe the row unless one of `among` (the same work) is owed already."""
+    if is_owed(among):
+        return None
+    return owe(row)
+
+
+def cancel_open(rows: QuerySet, *, reason: str) -> int:
+    """What is still owed among these rows will not be done: failed, with the reason."""
+    return rows.filter(status__in=OPEN_STATUSES).update(
+        status=OwedStatus.FAILED, last_error=reason, finished_at=timezone.now(), lease_until=None
+    )
+
+
+def fulfil(rows: QuerySet) -> int:
+    """The work these waiting rows owe was done another way (a person asked for it):
+    they are done without running."""
+    return rows.filter(status=OwedStatus.PENDING).update(
+        status=OwedStatus.DONE, finished_at=timezone.now(), dispatched_at=None
+    )
+
+
+def run_now(rows: QuerySet) -> list[OwedWork]:
+    """Waiting rows made due now, their attempts counted afresh (a person's retry of work
+    waiting out its backoff); sent once the transaction commits."""
+    now = timezone.now()
+    waiting = list(rows.filter(status=OwedStatus.PENDING))
+    for row in waiting:
+        type(row).objects.filter(pk=row.pk).update(due_at=now, attempts=0, dispatched_at=now)
+        row.due_at, row.attempts, row.dispatched_at = now, 0, now
+        _send_on_commit(row)
+    return waiting
+
+
+# The machinery of tasks and sweeps.
 
 
 def claim(model: type[OwedWork], pk: int, *, lease_seconds: int) -> OwedWork | None:
@@ -63,7 +116,7 @@ def finish(row: OwedWork, **fields) -> None:
     type(row).objects.filter(pk=row.pk, status=OwedStatus.RUNNING).update(**fields)
 
 
-def reschedule(row: OwedWork, due_at) -> None:
+def reschedule(row: OwedWork, due_at: datetime) -> None:
     """The claimed work is not over but has nothing more to do before due_at (a DNS check
     to repeat later): back to pending, not counted as a failed attempt."""
     type(row).objects.filter(pk=row.pk, status=OwedStatus.RUNNING).update(
@@ -147,36 +200,28 @@ def take_due(model: type[OwedWork], *, limit: int = SWEEP_BATCH_SIZE) -> list[in
     return ids
 
 
-def owe(task, row: OwedWork) -> None:
-    """Insert a new owed row; when it is due now, send its task once the transaction
-    commits. It goes in already marked as dispatched, so no UPDATE follows the INSERT."""
-    now = timezone.now()
-    due = row.due_at <= now
-    if due:
-        row.dispatched_at = now
-    row.save(force_insert=True)
-    if due:
-        _send_on_commit(task, row)
+def dispatch_due(model: type[OwedWork]) -> int:
+    """Beat's sweep of one kind of owed work: send the task of every row due now."""
+    ids = take_due(model)
+    for pk in ids:
+        _send(model.task_name, pk)
+    return len(ids)
 
 
-def dispatch_on_commit(task, row: OwedWork) -> None:
-    """Send the task of a row already saved once the transaction commits, when the row is
-    due now.
-
-    If the broker cannot take it, the row is left for the next sweep instead of failing
-    the request that made it owed."""
-    if row.due_at > timezone.now():
-        return
-    type(row).objects.filter(pk=row.pk).update(dispatched_at=timezone.now())
-    _send_on_commit(task, row)
+def _send(task_name: str, pk: int) -> None:
+    # By name: the registered task when this process knows it (eager in tests), else a
+    # message for the workers that do.
+    current_app.signature(task_name, args=(pk,)).delay()
 
 
-def _send_on_commit(task, row: OwedWork) -> None:
+def _send_on_commit(row: OwedWork) -> None:
+    """Send the row's task once the transaction commits. If the broker cannot take it,
+    the row is left for the next sweep instead of failing the request that made it owed."""
     model = type(row)
 
     def send() -> None:
         try:
-            task.delay(row.pk)
+            _send(model.task_name, row.pk)
         except Exception:
             logger.warning("Broker unavailable; %s %s left for the sweep", model.__name__, row.pk)
             model.objects.filter(pk=row.pk).update(dispatched_at=None)

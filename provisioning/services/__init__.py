@@ -1,0 +1,66 @@
+"""Every write of the provisioning app, a module per step of the hoster's guide:
+
+- ``ordering``: accounts, orders, delivery (addresses and the delivery email);
+- ``setup``: the customer's choices of server name, validation address and DNS Assist;
+- ``dns``: DNS Assist, the instructions email and the checks (the DNS track);
+- ``certificate``: the certificate order and its validation (emailed code or DNS-01);
+- ``finalisation``: the wait, then ready and its email;
+- ``people``: an operator's retry and cancellation, resends asked by people;
+- ``common``: what they all do alike (lock, record the event, owe a job, queue an email).
+
+Each transition is one function that runs in one transaction, records its event and owes
+its effects (outbox rows, sent after commit). ``JOBS`` maps each job kind to the function
+that does it; provisioning.tasks runs them.
+"""
+
+from provisioning.services import certificate, dns, finalisation, ordering
+from provisioning.services.certificate import (
+    platform_acme_dns,
+    platform_acme_manual,
+    platform_certificate_request,
+    platform_dcv_resend,
+    platform_dcv_submit,
+)
+from provisioning.services.common import SYSTEM, actor_for, platform_fail
+from provisioning.services.dns import (
+    expected_records,
+    platform_dns_assist,
+    platform_dns_assist_retry,
+    platform_dns_check,
+    platform_dns_check_now,
+)
+from provisioning.services.finalisation import platform_make_ready
+from provisioning.services.ordering import account_create, platform_deliver, platform_order
+from provisioning.services.people import (
+    platform_cancel,
+    platform_email_resend,
+    platform_retry,
+)
+from provisioning.services.setup import platform_configure
+
+JOBS = {**ordering.JOBS, **dns.JOBS, **certificate.JOBS, **finalisation.JOBS}
+
+__all__ = [
+    "JOBS",
+    "SYSTEM",
+    "account_create",
+    "actor_for",
+    "expected_records",
+    "platform_acme_dns",
+    "platform_acme_manual",
+    "platform_cancel",
+    "platform_certificate_request",
+    "platform_configure",
+    "platform_dcv_resend",
+    "platform_dcv_submit",
+    "platform_deliver",
+    "platform_dns_assist",
+    "platform_dns_assist_retry",
+    "platform_dns_check",
+    "platform_dns_check_now",
+    "platform_email_resend",
+    "platform_fail",
+    "platform_make_ready",
+    "platform_order",
+    "platform_retry",
+]
