@@ -7,12 +7,13 @@ import threading
 import pytest
 from aiosmtpd.controller import Controller
 
+from harness.processes import free_port
 from notifications.models import Email
 from provisioning.services import platform_order
 from tests.deploy.conftest import deployment_environment
 from tests.deploy.stack import UnitProcess, read_unit, unit_replacements, write_environment_file
 from tests.factories import AccountFactory
-from tests.processes import RedisServer, WorkerProcess, free_port, use_broker
+from tests.processes import RedisServer, WorkerProcess, use_broker
 
 pytestmark = pytest.mark.postgres
 SMTP_DELAY = 4.0  # the SMTP server's answer to the message comes this long after it

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from celery import current_app
 
+from harness.processes import free_port
 from operations.models import Heartbeat
 from operations.services import heartbeat_record
-from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -13,6 +13,7 @@ import redis
 import requests
 from django.utils import timezone
 
+from harness.processes import free_port
 from portal.celery import app
 from provisioning.models import Platform
 from provisioning.services import platform_order
@@ -21,7 +22,6 @@ from tests.processes import (
     REDIS_URL,
     ManagedProcess,
     WorkerProcess,
-    free_port,
     portal_env,
     use_broker,
 )
