@@ -415,6 +415,8 @@ class Domain(FSMModelMixin, models.Model):
     # What the domain served at the last check that its records depend on: {"spf", "has_dmarc"}
     served = models.JSONField(default=dict, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    # Required records the last check found missing or wrong (admin's filter, /metrics).
+    records_bad = models.PositiveIntegerField(default=0)
     checks_unverified = models.PositiveIntegerField(default=0)
     next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Removal under way: DNS Assist's records are being taken back; the row goes after.
@@ -465,10 +467,6 @@ class Domain(FSMModelMixin, models.Model):
     @property
     def inside_account_zone(self) -> bool:
         return bool(self.zone)
-
-    @property
-    def broken_records(self) -> int:
-        return sum(1 for r in self.records if r.get("required", True) and r["status"] in BAD)
 
     @transition(
         field=state, source=DomainState.PENDING_OWNERSHIP, target=DomainState.PENDING_RECORDS

@@ -26,6 +26,7 @@ from outbox.owed import Later
 from provisioning import links
 from provisioning.errors import NotAllowed, Refused
 from provisioning.models import (
+    BAD,
     AssistStatus,
     DkimKey,
     Domain,
@@ -468,6 +469,7 @@ def domain_check(*, domain_id: int, actor: str = SYSTEM) -> Domain | None:
         domain.checked_at = timezone.now()
         _move(domain, rows, actor)
         right = all(row["status"] == "ok" for row in rows if row["required"])
+        domain.records_bad = sum(1 for row in rows if row["required"] and row["status"] in BAD)
         domain.checks_unverified = 0 if right else domain.checks_unverified + 1
         domain.next_check_at = _next_check(domain, right=right)
         domain.save()
