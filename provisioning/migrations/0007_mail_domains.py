@@ -3,7 +3,21 @@
 import django.db.models.deletion
 import django.utils.timezone
 import django_fsm
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+
+def support_views_domains(apps, schema_editor):
+    """Support staff see the mail domains (and resend their records email)."""
+    app_config = apps.get_app_config("provisioning")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    view = Permission.objects.get(content_type__app_label="provisioning", codename="view_domain")
+    for group in Group.objects.filter(name="Support"):
+        group.permissions.add(view)
 
 
 class Migration(migrations.Migration):
@@ -181,4 +195,5 @@ class Migration(migrations.Migration):
                 fields=("domain", "selector"), name="dkim_selector_once"
             ),
         ),
+        migrations.RunPython(support_views_domains, migrations.RunPython.noop),
     ]
