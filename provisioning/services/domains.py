@@ -467,6 +467,8 @@ def domain_check(*, domain_id: int, actor: str = SYSTEM) -> Domain | None:
         domain.records = rows
         domain.served = {"spf": served.spf, "has_dmarc": served.has_dmarc}
         domain.checked_at = timezone.now()
+        if domain.assist_status != AssistStatus.FAILED:
+            domain.message = ""  # what kept the last check back is over
         _move(domain, rows, actor)
         right = all(row["status"] == "ok" for row in rows if row["required"])
         domain.records_bad = sum(1 for row in rows if row["required"] and row["status"] in BAD)
