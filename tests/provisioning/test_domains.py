@@ -346,3 +346,40 @@ def test_a_removed_domain_never_confirmed_leaves_the_zone_alone(dns):
     work_off()
     assert dns.records() == before
     assert not Domain.objects.filter(pk=domain.pk).exists()
+
+
+def test_a_change_of_mode_with_dns_assist_takes_back_then_writes_for_the_new_mode(dns):
+    account = AccountFactory(zones=[dns.zone], language="en")
+    platform = ready_platform(account, domain=dns.zone, bind=dns)
+    before = dns.records()
+    client = customer(account)
+    client.post(
+        f"/platforms/{platform.service}/domains/",
+        {
+            "domain": dns.zone,
+            "mode": "non_authoritative",
+            "relay_host": f"mx.{dns.zone}",
+            "dns_assist": "on",
+        },
+    )
+    work_off()
+    server = platform.server_name
+    assert dns.served(dns.zone, "MX") == {f"10 mx.{dns.zone}.", f"10 {server}."}  # shared
+
+    page = client.post(
+        f"/platforms/{platform.service}/domains/{dns.zone}/mode/",
+        {"mode": "authoritative", "relay_host": ""},
+    )
+    assert page.status_code == 302
+    work_off()
+    domain = Domain.objects.get(platform=platform)
+    assert domain.assist_status == "to_confirm"  # the former MX goes: the customer confirms
+    assert domain.mode == "authoritative" and domain.relay_host == ""
+    client.post(f"/platforms/{platform.service}/domains/{dns.zone}/confirm/")
+    work_off()
+    assert dns.served(dns.zone, "MX") == {f"10 {server}."}
+    assert {"domain_mode", "domain_assist_confirmed"} <= set(events(platform))
+
+    client.post(f"/platforms/{platform.service}/domains/{dns.zone}/remove/")
+    work_off()
+    assert dns.records() == before
