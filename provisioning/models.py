@@ -384,6 +384,7 @@ class AssistStatus(models.TextChoices):
     TO_WRITE = "to_write", "To write"
     WRITTEN = "written", "Written"
     FAILED = "failed", "Failed"
+    UNDO_FAILED = "undo_failed", "Removed, its records not taken back"
 
 
 class Domain(FSMModelMixin, models.Model):

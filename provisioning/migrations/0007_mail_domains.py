@@ -104,6 +104,7 @@ class Migration(migrations.Migration):
                             ("to_write", "To write"),
                             ("written", "Written"),
                             ("failed", "Failed"),
+                            ("undo_failed", "Removed, its records not taken back"),
                         ],
                         default="",
                         max_length=12,

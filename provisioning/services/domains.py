@@ -71,7 +71,7 @@ CHECK_BATCH_SIZE = 20
 # Seconds between two checks of one domain a person may ask for.
 CHECK_NOW_SPACING = 10
 # Work DNS Assist still owes: a plan to make, records to write, a removal to take back.
-ASSIST_WORK = Q(removed_at__isnull=False) | Q(
+ASSIST_WORK = Q(removed_at__isnull=False) & ~Q(assist_status=AssistStatus.UNDO_FAILED) | Q(
     assist_status__in=[AssistStatus.TO_WRITE, AssistStatus.TO_PLAN]
 )
 
@@ -306,9 +306,22 @@ def domains_assist(*, platform_id: int) -> Later | None:
     fault is transient: the job is retried, and each step is safe to run again."""
     writer = get_writer()
     platform = Platform.objects.get(pk=platform_id)
-    for domain in platform.domains.filter(removed_at__isnull=False):
+    removed = platform.domains.filter(removed_at__isnull=False)
+    for domain in removed.exclude(assist_status=AssistStatus.UNDO_FAILED):
         if domain.assist_plan and domain.assist_status != AssistStatus.TO_CONFIRM:
-            mail_assist_undo(writer=writer, plan=MailAssistPlan.from_dict(domain.assist_plan))
+            try:
+                mail_assist_undo(writer=writer, plan=MailAssistPlan.from_dict(domain.assist_plan))
+            except DnsError as error:
+                if error.transient:
+                    raise
+                # A person has to fix the zone first (two SPF records...): the row and its
+                # plan stay for the operator, and the other domains go on.
+                with transaction.atomic():
+                    Domain.objects.filter(pk=domain.pk).update(
+                        assist_status=AssistStatus.UNDO_FAILED, message=error.message
+                    )
+                    _event(domain, "domain_assist_failed", SYSTEM, error.message)
+                continue
         with transaction.atomic():
             _event(domain, "domain_assist_undone", SYSTEM, "DNS Assist's records taken back.")
             Domain.objects.filter(pk=domain.pk).delete()

@@ -383,3 +383,38 @@ def test_a_change_of_mode_with_dns_assist_takes_back_then_writes_for_the_new_mod
     client.post(f"/platforms/{platform.service}/domains/{dns.zone}/remove/")
     work_off()
     assert dns.records() == before
+
+
+def test_an_undo_a_person_must_unblock_stays_visible_and_blocks_nothing(dns):
+    account = AccountFactory(zones=[dns.zone], language="en")
+    platform = ready_platform(account, domain=dns.zone, bind=dns)
+    domain = domain_add(
+        platform_id=platform.pk,
+        actor="test",
+        name=dns.zone,
+        mode="non_authoritative",
+        relay_host=f"mx.{dns.zone}",
+        dns_assist=True,
+    )
+    work_off()
+    # Someone adds a second SPF record: both are void (RFC 7208 3.2), nothing to unmerge.
+    spf = next(iter(v for v in dns.served(dns.zone, "TXT") if v.startswith("v=spf1")))
+    dns.set_records(dns.zone, "TXT", [f'"{spf}"', '"v=spf1 -all"'])
+    domain_remove(domain_id=domain.pk, actor="test")
+    work_off()
+    domain.refresh_from_db()
+    assert domain.assist_status == "undo_failed" and "2 SPF records" in domain.message
+    # Done (the write, then the removal), not retried for ever.
+    assert set(platform.jobs.filter(kind="domain_assist").values_list("status", flat=True)) == {
+        "done"
+    }
+    # The name may be added again meanwhile.
+    again = domain_add(
+        platform_id=platform.pk,
+        actor="test",
+        name=dns.zone,
+        mode="authoritative",
+        relay_host="",
+        dns_assist=False,
+    )
+    assert again.pk != domain.pk
