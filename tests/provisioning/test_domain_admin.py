@@ -5,15 +5,18 @@ import io
 
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from certificates import encryption
 from notifications.models import Email
+from notifications.services import render_email
 from provisioning.models import DkimKey, Domain, Platform, PlatformEvent
 from provisioning.selectors import domains_summary
 from provisioning.services import domain_add
+from provisioning.services.finalisation import ready_email_context
 from tests.factories import AccountFactory
 from tests.helpers import delivered_platform, work_off
 from zones.dkim import dkim_public_key
@@ -111,13 +114,19 @@ def test_domains_summary_is_the_api_contract():
     ownership = summary[1]["records"][0]
     assert ownership["type"] == "CNAME"
     assert ownership["name"] == f"{outside.ownership_token}-check.xn--bcher-kva.example"
-    assert ownership["value"] == settings_target()
+    assert ownership["value"] == settings.DOMAIN_CHECK_TARGET
     assert "CNAME" not in {r["type"] for r in summary[0]["records"]}
     types = [r["type"] for r in summary[0]["records"]]
     assert types == ["MX", "SRV", "TXT", "TXT", "TXT", "TXT"]  # SPF, 2 DKIM, DMARC
 
 
-def settings_target() -> str:
-    from django.conf import settings
-
-    return settings.DOMAIN_CHECK_TARGET
+@pytest.mark.parametrize(("language", "words"), [("en", "Next step"), ("fr", "Prochaine étape")])
+def test_the_ready_emails_next_step_links_to_the_domains_page(language, words):
+    platform = ready_platform(AccountFactory(language=language))
+    context = {"platform": platform, "account": platform.account}
+    context.update(ready_email_context(platform))
+    _subject, text, html = render_email(kind="ready", language=language, context=context)
+    url = f"{settings.PORTAL_BASE_URL}/platforms/{platform.service}/domains/"
+    next_step = next(line for line in text.splitlines() if line.startswith(words))
+    assert next_step.endswith(url)
+    assert f'href="{url}"' in html
