@@ -64,6 +64,7 @@ from zones.mail import (
     RecordPurpose,
     ownership_token_new,
 )
+from zones.names import InvalidDomainName, normalise_domain
 from zones.writers import get_writer
 
 # Domains one run of a platform's check job looks at; the others wait for the next run.
@@ -101,7 +102,7 @@ def domain_add(
             dns_assist=dns_assist,
             managed_zones=platform.account.zones.values_list("name", flat=True),
             on_platform=platform.domains.filter(removed_at=None).values_list("name", flat=True),
-            authoritative_elsewhere=authoritative_domains_elsewhere(platform, name),
+            authoritative_elsewhere=authoritative_domains_elsewhere(platform, _a_label(name)),
             limit=settings.PLATFORM_MAX_DOMAINS,
         )
         domain = Domain(
@@ -142,6 +143,14 @@ def domain_add(
             _records_email(domain)
         owe_job_once(platform, JobKind.DOMAIN_CHECK)
     return domain
+
+
+def _a_label(name: str) -> str:
+    """The name as stored, for a look-up before the rules refuse what is no name at all."""
+    try:
+        return normalise_domain(name)
+    except InvalidDomainName:
+        return name
 
 
 def _locked_domain(domain_id: int) -> Domain:

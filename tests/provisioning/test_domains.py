@@ -6,6 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.test import Client
 
+from provisioning.errors import Refused
 from provisioning.models import Domain, Platform, PlatformEvent
 from provisioning.selectors import domains_summary
 from provisioning.services import (
@@ -418,3 +419,27 @@ def test_an_undo_a_person_must_unblock_stays_visible_and_blocks_nothing(dns):
         dns_assist=False,
     )
     assert again.pk != domain.pk
+
+
+def test_the_service_refuses_an_authoritative_claim_however_the_name_is_written(dns):
+    zone = "xn--bcher-kva.example"  # zones are stored as A-labels
+    first = ready_platform(AccountFactory(zones=[zone]), domain=zone)
+    domain_add(
+        platform_id=first.pk,
+        actor="test",
+        name="bücher.example",
+        mode="authoritative",
+        relay_host="",
+        dns_assist=False,
+    )
+    second = ready_platform(AccountFactory(), domain="other.test")
+    with pytest.raises(Refused, match="authoritative on another platform"):
+        domain_add(
+            platform_id=second.pk,
+            actor="test",
+            name="BÜCHER.example.",
+            mode="authoritative",
+            relay_host="",
+            dns_assist=False,
+        )
+    assert not second.domains.exists()
