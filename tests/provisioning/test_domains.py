@@ -443,3 +443,23 @@ def test_the_service_refuses_an_authoritative_claim_however_the_name_is_written(
             dns_assist=False,
         )
     assert not second.domains.exists()
+
+
+def test_only_the_owner_of_a_ready_platform_reaches_its_domains(dns):
+    account = AccountFactory(zones=[dns.zone], language="en")
+    platform = ready_platform(account, domain=dns.zone)
+    domain_add(
+        platform_id=platform.pk,
+        actor="test",
+        name=dns.zone,
+        mode="authoritative",
+        relay_host="",
+        dns_assist=False,
+    )
+    stranger = customer(AccountFactory(language="en"))
+    url = f"/platforms/{platform.service}/domains/"
+    assert stranger.get(url).status_code == 404
+    assert stranger.post(f"{url}{dns.zone}/remove/").status_code == 404
+    assert platform.domains.exists()
+    waiting = delivered_platform(account)  # not ready yet: no domains page
+    assert customer(account).get(f"/platforms/{waiting.service}/domains/").status_code == 404
