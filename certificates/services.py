@@ -272,6 +272,13 @@ ENCRYPTED_FIELDS = [
 ]
 
 
+def encrypted_field_register(model, field: str) -> None:
+    """Another app's column of Fernet tokens, re-encrypted by the rotation too (an app that
+    certificates does not import registers its own, from its AppConfig.ready)."""
+    if (model, field) not in ENCRYPTED_FIELDS:
+        ENCRYPTED_FIELDS.append((model, field))
+
+
 def encryption_keys_rotate() -> int:
     """Re-encrypt every stored private key and DNS validation value with the newest
     FIELD_ENCRYPTION_KEY; returns how many values. Run it after putting a new key first,

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from certificates.models import CertificateOrder
 from notifications.models import Email
 from operations import selectors
-from provisioning.models import DnsState, Job, PlatformState
+from provisioning.models import DnsState, DomainState, Job, PlatformState
 
 CACHE_KEY = "operations:metrics"
 
@@ -109,6 +109,21 @@ def certificate_families(now) -> Iterable[GaugeMetricFamily]:
     return [by_status, expired, expiring]
 
 
+def domain_families(now) -> Iterable[GaugeMetricFamily]:
+    counts = selectors.domain_counts()
+    by_state = GaugeMetricFamily(
+        "portal_domains", "Customers' mail domains by state.", labels=["state"]
+    )
+    for state in DomainState.values:
+        by_state.add_metric([state], counts["by_state"].get(state, 0))
+    broken = GaugeMetricFamily(
+        "portal_domain_records_broken",
+        "Required records of mail domains the last check found missing or wrong.",
+        value=counts["records_bad"],
+    )
+    return [by_state, broken]
+
+
 def sweep_families(now) -> Iterable[GaugeMetricFamily]:
     last = GaugeMetricFamily(
         "portal_sweep_last_run_timestamp_seconds",
@@ -125,6 +140,7 @@ SOURCES: list[Callable] = [
     owed_work_families,
     certificate_families,
     sweep_families,
+    domain_families,
 ]
 
 

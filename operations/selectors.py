@@ -5,12 +5,12 @@ import statistics
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Value, When
+from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Sum, Value, When
 
 from certificates.models import CertificateOrder
 from operations.models import Heartbeat
 from outbox.models import OwedStatus
-from provisioning.models import Platform, PlatformState
+from provisioning.models import Domain, Platform, PlatformState
 
 # Cumulative windows of time left before a certificate expires.
 EXPIRY_WITHIN_DAYS = (1, 7, 14, 30)
@@ -136,3 +136,16 @@ def orders_by_day(*, today, days: int = 30) -> list[dict]:
         }
         for day, (orders, to_ready) in by_day.items()
     ]
+
+
+def domain_counts() -> dict:
+    """Mail domains by state, and their broken required records, in one statement."""
+    rows = (
+        Domain.objects.filter(removed_at=None)
+        .values("state")
+        .annotate(count=Count("pk"), bad=Sum("records_bad"))
+    )
+    return {
+        "by_state": {row["state"]: row["count"] for row in rows},
+        "records_bad": sum(row["bad"] or 0 for row in rows),
+    }

@@ -5,8 +5,14 @@ from django.utils.translation import gettext, gettext_lazy
 
 from provisioning.errors import Refused
 from provisioning.models import Platform
-from provisioning.rules import VALIDATION_LOCAL_PARTS, setup_choices_check, validation_addresses
-from provisioning.selectors import domain_held, zones_for_setup
+from provisioning.rules import (
+    VALIDATION_LOCAL_PARTS,
+    domain_choices_check,
+    domain_mode_check,
+    setup_choices_check,
+    validation_addresses,
+)
+from provisioning.selectors import authoritative_domains_elsewhere, domain_held, zones_for_setup
 from zones.names import InvalidDomainName, display_domain, normalise_domain
 
 # Django's Jinja2 copies of its widget templates render the same HTML faster than the
@@ -145,3 +151,115 @@ class DcvResendForm(forms.Form):
             )
         ]
         self.fields["validation_email"].initial = platform.validation_email
+
+
+class DomainModeForm(forms.Form):
+    """A mail domain's mode, and the other server's host name when the domain is shared."""
+
+    default_renderer = CUSTOMER_FORM_RENDERER
+
+    mode = forms.ChoiceField(
+        label=gettext_lazy("Mode"),
+        widget=forms.RadioSelect,
+        choices=[
+            (
+                "authoritative",
+                gettext_lazy(
+                    "Authoritative: this platform is the only mail system of the domain; "
+                    "mail to unknown addresses is refused"
+                ),
+            ),
+            (
+                "non_authoritative",
+                gettext_lazy(
+                    "Non-authoritative: the domain is shared with another mail server, "
+                    "which receives the mail of addresses not on this platform"
+                ),
+            ),
+        ],
+        initial="authoritative",
+    )
+    relay_host = forms.CharField(
+        label=gettext_lazy("Other mail server"),
+        required=False,
+        max_length=DOMAIN_INPUT_MAX_LENGTH,
+        help_text=gettext_lazy("Its host name, for example mx.other.example (shared mode)."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if "mode" in data:
+            try:
+                data["mode"], data["relay_host"] = domain_mode_check(
+                    mode=data["mode"], relay_host=data.get("relay_host", "")
+                )
+            except Refused as refusal:
+                self.add_error(refusal.field, gettext(refusal.message))
+        return data
+
+
+class DomainForm(DomainModeForm):
+    """Add a mail domain to a ready platform: a zone of the account or any name typed."""
+
+    domain = forms.CharField(
+        label=gettext_lazy("Domain"),
+        max_length=DOMAIN_INPUT_MAX_LENGTH,
+        help_text=gettext_lazy(
+            "One of your zones from the list, a sub-domain of one, or any other domain "
+            "(you will then prove that it is yours with a DNS record)."
+        ),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "placeholder": "example.com",
+                "list": "account-zones",
+            }
+        ),
+    )
+    dns_assist = forms.BooleanField(
+        label=gettext_lazy("DNS Assist"),
+        required=False,
+        help_text=gettext_lazy(
+            "Let us write the mail records in your zone (only for domains inside a zone "
+            "managed on this account)."
+        ),
+    )
+    field_order = ["domain", "mode", "relay_host", "dns_assist"]
+
+    def __init__(self, *args, platform: Platform, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.platform = platform
+        self.managed_zones = list(platform.account.zones.values_list("name", flat=True))
+
+    def clean_domain(self) -> str:
+        try:
+            return normalise_domain(self.cleaned_data["domain"])
+        except InvalidDomainName as error:
+            raise forms.ValidationError(str(error)) from None
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            choices = domain_choices_check(
+                name=data["domain"],
+                mode=data["mode"],
+                relay_host=data["relay_host"],
+                dns_assist=data.get("dns_assist", False),
+                managed_zones=self.managed_zones,
+                on_platform=self.platform.domains.filter(removed_at=None).values_list(
+                    "name", flat=True
+                ),
+                authoritative_elsewhere=authoritative_domains_elsewhere(
+                    self.platform, data["domain"]
+                ),
+                limit=settings.PLATFORM_MAX_DOMAINS,
+            )
+        except Refused as refusal:
+            self.add_error(refusal.field, gettext(refusal.message))
+            return data
+        data["domain"] = choices.name
+        return data

@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 
 from certificates import views as certificate_views
 from certificates.forms import DcvCodeForm
-from portal import api, views
+from portal import api, domains, views
 from portal.auth import AdminLoginForm, LoginForm
 from portal.ratelimit import ratelimit
 from provisioning import links
@@ -50,6 +50,35 @@ urlpatterns = [
     ),
     path(
         "platforms/<str:service>/certificate-chain.pem", views.platform_chain, name="platform-chain"
+    ),
+    path("platforms/<str:service>/domains/", domains.domains, name="platform-domains"),
+    path(
+        "platforms/<str:service>/domains/<str:name>/check/",
+        domains.domain_check,
+        name="domain-check",
+    ),
+    path(
+        "platforms/<str:service>/domains/<str:name>/mode/", domains.domain_mode, name="domain-mode"
+    ),
+    path(
+        "platforms/<str:service>/domains/<str:name>/remove/",
+        domains.domain_remove,
+        name="domain-remove",
+    ),
+    path(
+        "platforms/<str:service>/domains/<str:name>/confirm/",
+        domains.domain_confirm,
+        name="domain-confirm",
+    ),
+    path(
+        "platforms/<str:service>/domains/<str:name>/retry/",
+        domains.domain_assist_retry,
+        name="domain-retry",
+    ),
+    path(
+        "platforms/<str:service>/domains/<str:name>/zone.txt",
+        domains.domain_zone_file,
+        name="domain-zone-file",
     ),
     path("dcv/<int:order_number>/<str:token>/", dcv, name="dcv"),
     path("api/orders/", orders, name="api-orders"),

@@ -19,7 +19,7 @@ from outbox.admin import ReadOnlyAdminMixin
 from outbox.errors import PortalError
 from provisioning import selectors, services
 from provisioning.forms import ZoneForm
-from provisioning.models import Account, Job, Platform, PlatformEvent, Zone
+from provisioning.models import Account, Domain, Job, Platform, PlatformEvent, Zone
 from provisioning.rules import validation_addresses
 
 # Under this many rows an exact COUNT(*) is cheap; above it the planner's estimate is shown.
@@ -118,6 +118,25 @@ class JobInline(ReadOnlyInline, admin.TabularInline):
     readonly_fields = fields
 
 
+class DomainInline(ReadOnlyInline, admin.TabularInline):
+    model = Domain
+    fields = ["name", "mode", "state", "dns_assist", "assist_status", "records_summary", "message"]
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = "Mail domains"
+
+    @admin.display(description="Records")
+    def records_summary(self, domain):
+        return domain_records_summary(domain)
+
+
+def domain_records_summary(domain: Domain) -> str:
+    """Each record's type and status as the last check left it, e.g. "MX ok, TXT missing"."""
+    if not domain.records:
+        return "not checked yet"
+    return ", ".join(f"{row['type']} {row['relative']} {row['status']}" for row in domain.records)
+
+
 @admin.register(Platform)
 class PlatformAdmin(admin.ModelAdmin):
     list_display = [
@@ -175,7 +194,7 @@ class PlatformAdmin(admin.ModelAdmin):
     ]
     # Nothing on the detail page is edited by hand: states change through the actions.
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
-    inlines = [EventInline, EmailInline, JobInline]
+    inlines = [EventInline, EmailInline, JobInline, DomainInline]
     actions = [
         "retry_failed_stage",
         "recheck_dns",
@@ -360,3 +379,84 @@ class PlatformAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, *args, **kwargs):
         context["can_resend"] = self.has_resend_permission(request)
         return super().render_change_form(request, context, *args, **kwargs)
+
+
+class BrokenRecordsFilter(admin.SimpleListFilter):
+    title = "broken records"
+    parameter_name = "broken"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Some missing or wrong"), ("no", "None")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(records_bad__gt=0)
+        if self.value() == "no":
+            return queryset.filter(records_bad=0)
+        return queryset
+
+
+class DomainEmailInline(EmailInline):
+    verbose_name_plural = "Records emails"
+
+
+@admin.register(Domain)
+class DomainAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "name",
+        "platform",
+        "mode",
+        "state",
+        "dns_assist",
+        "assist_status",
+        "checked_at",
+    ]
+    list_filter = ["state", "mode", BrokenRecordsFilter, "dns_assist"]
+    search_fields = ["name", "platform__service", "platform__account__nic"]
+    list_select_related = ["platform"]
+    fields = [
+        "name",
+        "platform",
+        "zone",
+        "mode",
+        "relay_host",
+        "state",
+        "message",
+        "dns_assist",
+        "assist_status",
+        "records_summary",
+        "checked_at",
+        "next_check_at",
+        "removed_at",
+    ]
+    readonly_fields = fields
+    inlines = [DomainEmailInline]
+    actions = ["resend_records_email", "check_now"]
+
+    @admin.display(description="Records")
+    def records_summary(self, domain):
+        return domain_records_summary(domain)
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("provisioning.resend_email")
+
+    def has_check_permission(self, request):
+        return request.user.has_perm("provisioning.change_platform")
+
+    def _each(self, request, queryset, service, done: str):
+        actor = f"staff:{request.user.get_username()}"
+        for domain in queryset:
+            try:
+                service(domain_id=domain.pk, actor=actor)
+            except PortalError as error:
+                self.message_user(request, f"{domain}: not possible — {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"{domain}: {done}.", messages.SUCCESS)
+
+    @admin.action(description="Resend the records email", permissions=["resend"])
+    def resend_records_email(self, request, queryset):
+        self._each(request, queryset, services.domain_records_email_resend, "records email resent")
+
+    @admin.action(description="Check the records now", permissions=["check"])
+    def check_now(self, request, queryset):
+        self._each(request, queryset, services.domain_check_now, "checked")

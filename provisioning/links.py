@@ -29,6 +29,10 @@ def status_url(platform) -> str:
     return settings.PORTAL_BASE_URL + reverse("platform", args=[platform.service])
 
 
+def domains_url(platform) -> str:
+    return settings.PORTAL_BASE_URL + reverse("platform-domains", args=[platform.service])
+
+
 def dcv_token(platform) -> str:
     data = {"service": platform.service, "order": platform.order_number}
     return signing.dumps(data, salt=DCV_SALT, compress=True)

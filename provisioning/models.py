@@ -12,9 +12,12 @@ from outbox.models import OPEN_STATUSES, OwedWork
 from provisioning.states import (
     ACTIVE_STATES,
     DNS,
+    DOMAIN,
     DOMAIN_HOLDING_STATES,
+    DOMAIN_HOLDING_STATES_OF_DOMAINS,
     PLATFORM,
     DnsState,
+    DomainState,
     JobKind,
     PlatformState,
     Step,
@@ -365,3 +368,145 @@ class Job(OwedWork):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.platform_id} ({self.status})"
+
+
+class DomainMode(models.TextChoices):
+    AUTHORITATIVE = "authoritative", "Authoritative"
+    NON_AUTHORITATIVE = "non_authoritative", "Non-authoritative"
+
+
+class AssistStatus(models.TextChoices):
+    """Where DNS Assist stands for a domain; the plan is stored before anything is written."""
+
+    NONE = "", "No DNS Assist"
+    TO_PLAN = "to_plan", "To plan"
+    TO_CONFIRM = "to_confirm", "Waiting for the customer to confirm the MX records removed"
+    TO_WRITE = "to_write", "To write"
+    WRITTEN = "written", "Written"
+    FAILED = "failed", "Failed"
+    UNDO_FAILED = "undo_failed", "Removed, its records not taken back"
+
+
+class Domain(FSMModelMixin, models.Model):
+    """A mail domain of a ready platform. Its state changes only through the transitions
+    below, each called from provisioning.services.domains."""
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="domains")
+    name = models.CharField(max_length=253, help_text="A-label form, no final dot")
+    # The account's zone holding the name ("" outside them: ownership is to be proven).
+    zone = models.CharField(max_length=253, blank=True)
+    mode = models.CharField(max_length=20, choices=DomainMode.choices)
+    relay_host = models.CharField(max_length=253, blank=True, help_text="A-label form")
+    dns_assist = models.BooleanField("DNS Assist", default=False)
+    ownership_token = models.CharField(max_length=57)
+    state = FSMField(
+        max_length=20,
+        choices=DomainState.choices,
+        default=DomainState.PENDING_OWNERSHIP,
+        protected=True,
+    )
+    message = models.TextField(blank=True, help_text="what keeps the domain back, in words")
+    # DNS Assist: zones.assist.MailAssistPlan.as_dict(), stored before writing.
+    assist_plan = models.JSONField(null=True, blank=True)
+    assist_status = models.CharField(
+        max_length=12, choices=AssistStatus.choices, blank=True, default=AssistStatus.NONE
+    )
+    # The last check: [{"purpose", "name", "type", "value", "status", "found": [...]}, ...]
+    records = models.JSONField(default=list, blank=True)
+    # What the domain served at the last check that its records depend on: {"spf", "has_dmarc"}
+    served = models.JSONField(default=dict, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    # Required records the last check found missing or wrong (admin's filter, /metrics).
+    records_bad = models.PositiveIntegerField(default=0)
+    checks_unverified = models.PositiveIntegerField(default=0)
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Removal under way: DNS Assist's records are being taken back; the row goes after.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+
+    emails = GenericRelation(
+        "notifications.Email",
+        content_type_field="target_type",
+        object_id_field="target_id",
+        related_query_name="domain",
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["state"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "name"],
+                condition=Q(removed_at__isnull=True),
+                name="domain_once_per_platform",
+            ),
+            # A domain is authoritative on one platform of the portal once its ownership is
+            # known: a pending claim blocks nobody.
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(
+                    mode=DomainMode.AUTHORITATIVE,
+                    removed_at__isnull=True,
+                    state__in=DOMAIN_HOLDING_STATES_OF_DOMAINS,
+                ),
+                name="domain_authoritative_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name_display(self) -> str:
+        return display_domain(self.name)
+
+    @property
+    def state_info(self):
+        return DOMAIN[self.state]
+
+    @property
+    def inside_account_zone(self) -> bool:
+        return bool(self.zone)
+
+    @transition(
+        field=state, source=DomainState.PENDING_OWNERSHIP, target=DomainState.PENDING_RECORDS
+    )
+    def ownership_proven(self) -> None:
+        self.message = ""
+
+    @transition(
+        field=state,
+        source=[DomainState.PENDING_RECORDS, DomainState.BROKEN],
+        target=DomainState.ACTIVE,
+    )
+    def activate(self) -> None:
+        pass
+
+    @transition(field=state, source=DomainState.ACTIVE, target=DomainState.BROKEN)
+    def break_records(self) -> None:
+        pass
+
+
+# Statuses of a record that count against it (a red dot).
+BAD = ("missing", "wrong")
+
+
+class DkimKey(models.Model):
+    """One of a domain's two DKIM selectors; the private key encrypted like a certificate's."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="dkim_keys")
+    selector = models.CharField(max_length=63)
+    public_key = models.TextField()
+    private_key_encrypted = models.TextField()
+    active = models.BooleanField(default=False, help_text="the selector that signs")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["selector"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "selector"], name="dkim_selector_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.selector} ({self.domain})"

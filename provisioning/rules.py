@@ -73,3 +73,73 @@ def setup_choices_check(
     if zone_managing(domain, managed_zones | foreign_zones) in foreign_zones:
         raise Refused("domain", FOREIGN_ZONE)
     return SetupChoices(domain, server_name, validation_email, dns_assist)
+
+
+# A customer's mail domains.
+
+AUTHORITATIVE_ELSEWHERE = (
+    "This domain is authoritative on another platform: switch that one to non-authoritative first."
+)
+DOMAIN_MODES = ("authoritative", "non_authoritative")
+
+
+@dataclass(frozen=True)
+class DomainChoices:
+    name: str
+    zone: str  # the account's zone holding the name, "" when none does
+    mode: str
+    relay_host: str
+    dns_assist: bool
+
+
+def domain_mode_check(*, mode: str, relay_host: str) -> tuple[str, str]:
+    """The mode and its relay host (A-label; required only when the domain is shared)."""
+    if mode not in DOMAIN_MODES:
+        raise Refused("mode", "Choose authoritative or non-authoritative.")
+    if mode == "authoritative":
+        return mode, ""
+    if not relay_host.strip():
+        raise Refused(
+            "relay_host",
+            "Give the host name of the other mail server that receives this domain's mail.",
+        )
+    try:
+        return mode, normalise_domain(relay_host)
+    except InvalidDomainName as error:
+        raise Refused("relay_host", str(error)) from None
+
+
+def domain_choices_check(
+    *,
+    name: str,
+    mode: str,
+    relay_host: str,
+    dns_assist: bool,
+    managed_zones: Iterable[str],
+    on_platform: Iterable[str],
+    authoritative_elsewhere: Iterable[str],
+    limit: int,
+) -> DomainChoices:
+    """The domain form's choices, normalised, or Refused on the first wrong one: a name once
+    per platform, at most ``limit`` of them, authoritative on one platform of the portal,
+    DNS Assist only inside a zone of the account."""
+    try:
+        name = normalise_domain(name)
+    except InvalidDomainName as error:
+        raise Refused("domain", str(error)) from None
+    mode, relay_host = domain_mode_check(mode=mode, relay_host=relay_host)
+    on_platform = set(on_platform)
+    if name in on_platform:
+        raise Refused("domain", "This domain is already on this platform.")
+    if len(on_platform) >= limit:
+        raise Refused(
+            "domain", "This platform has as many domains as it may have: remove one first."
+        )
+    if mode == "authoritative" and name in set(authoritative_elsewhere):
+        raise Refused("mode", AUTHORITATIVE_ELSEWHERE)
+    zone = zone_managing(name, managed_zones) or ""
+    if dns_assist and not zone:
+        raise Refused(
+            "dns_assist", "DNS Assist needs the domain to be inside a zone managed on this account."
+        )
+    return DomainChoices(name, zone, mode, relay_host, dns_assist)

@@ -7,9 +7,17 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from certificates.selectors import acme_txt_record
-from provisioning.models import HOLDS_DOMAIN, Account, Platform, Zone
+from provisioning.models import BAD, HOLDS_DOMAIN, Account, Domain, DomainMode, Platform, Zone
 from provisioning.rules import RESENDABLE_KINDS, zone_managing
-from provisioning.states import PLATFORM
+from provisioning.states import DOMAIN_HOLDING_STATES_OF_DOMAINS, PLATFORM, DomainState
+from zones.mail import (
+    MailRecords,
+    ServedMail,
+    mail_records,
+    ownership_record,
+    parse_mail_exchangers,
+    render_zone_snippet,
+)
 from zones.names import display_domain, parent_domains
 
 
@@ -110,3 +118,126 @@ def acme_record(platform: Platform):
     if order is None or order.backend != "acme" or platform.dns_assist:
         return None
     return acme_txt_record(order=order)
+
+
+# The customer's mail domains
+
+
+def authoritative_domains_elsewhere(platform: Platform, name: str) -> list[str]:
+    """[name] when another platform of the portal holds it authoritatively, else []."""
+    held = Domain.objects.filter(
+        name=name,
+        mode=DomainMode.AUTHORITATIVE,
+        removed_at=None,
+        state__in=DOMAIN_HOLDING_STATES_OF_DOMAINS,
+    ).exclude(platform=platform)
+    return [name] if held.exists() else []
+
+
+def domain_served(domain: Domain) -> ServedMail:
+    """What the domain served at its last check (an SPF record to merge into, a DMARC)."""
+    served = domain.served or {}
+    return ServedMail(spf=served.get("spf"), has_dmarc=bool(served.get("has_dmarc")))
+
+
+def domain_mail_records(domain: Domain, *, served: ServedMail | None = None) -> MailRecords:
+    """What the domain needs for mail on its platform, from the platform and settings."""
+    platform = domain.platform
+    return mail_records(
+        domain=domain.name,
+        zone=domain.zone or domain.name,
+        server_name=platform.server_name,
+        ipv4=platform.ipv4,
+        ipv6=platform.ipv6,
+        exchangers=parse_mail_exchangers(
+            settings.MAIL_EXCHANGERS, server_name=platform.server_name
+        ),
+        dkim={key.selector: key.public_key for key in domain.dkim_keys.all()},
+        served=served if served is not None else domain_served(domain),
+        ttl=settings.DNS_RECORD_TTL,
+    )
+
+
+def domain_expected(domain: Domain, *, served: ServedMail | None = None) -> tuple:
+    """The mail records, and every record to check: the ownership CNAME first while it is
+    needed."""
+    mail = domain_mail_records(domain, served=served)
+    records = mail.records
+    if domain.state == DomainState.PENDING_OWNERSHIP:
+        ownership = ownership_record(
+            domain=domain.name,
+            zone=domain.zone or domain.name,
+            token=domain.ownership_token,
+            target=settings.DOMAIN_CHECK_TARGET,
+            ttl=settings.DNS_RECORD_TTL,
+        )
+        records = (ownership, *records)
+    return mail, records
+
+
+def _record_key(purpose: str, name: str, rtype: str, value: str) -> tuple:
+    # An SPF record's value changes with merges: it is one record whatever it holds.
+    return purpose, name, rtype, "" if purpose == "spf" else value
+
+
+def domain_records_table(domain: Domain) -> list[dict]:
+    """Each record the domain needs, with what the last check found (status "unchecked"
+    before the first)."""
+    checked = {
+        _record_key(row["purpose"], row["name"], row["type"], row["value"]): row
+        for row in domain.records
+    }
+    _mail, expected = domain_expected(domain)
+    rows = []
+    for record in expected:
+        found = checked.get(_record_key(record.purpose, record.name, record.rtype, record.value))
+        rows.append(
+            {
+                "purpose": str(record.purpose),
+                "name": record.name,
+                "name_display": display_domain(record.name),
+                "relative_name": record.relative,
+                "type": record.rtype,
+                "value": record.value,
+                "ttl": record.ttl,
+                "required": record.required,
+                "status": found["status"] if found else "unchecked",
+                "found": found["found"] if found else None,
+            }
+        )
+    return rows
+
+
+def domain_zone_snippet(domain: Domain) -> str:
+    mail, expected = domain_expected(domain)
+    return render_zone_snippet(mail, extra=expected[: len(expected) - len(mail.records)])
+
+
+def domains_summary(platform: Platform) -> list[dict]:
+    """The API's contract: [{"name", "mode", "state", "records": [{"name", "type", "value",
+    "status"}]}], names as A-labels, the ownership CNAME while it is needed."""
+    domains = list(platform.domains.filter(removed_at=None).prefetch_related("dkim_keys"))
+    for domain in domains:
+        domain.platform = platform
+    return [
+        {
+            "name": domain.name,
+            "mode": domain.mode,
+            "state": domain.state,
+            "records": [
+                {key: row[key] for key in ("name", "type", "value", "status")}
+                for row in domain_records_table(domain)
+            ],
+        }
+        for domain in domains
+    ]
+
+
+def domains_page(platform: Platform) -> list[Domain]:
+    """The platform's domains, each with its records table and its count of bad records."""
+    domains = list(platform.domains.filter(removed_at=None).prefetch_related("dkim_keys"))
+    for domain in domains:
+        domain.platform = platform
+        domain.table = domain_records_table(domain)
+        domain.bad = sum(1 for row in domain.table if row["required"] and row["status"] in BAD)
+    return domains

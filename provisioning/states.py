@@ -37,6 +37,8 @@ class JobKind(models.TextChoices):
     ACME_DNS = "acme_dns", "ACME DNS-01 (DNS Assist)"
     ACME_MANUAL = "acme_manual", "ACME DNS-01 (customer's record)"
     FINALISE = "finalise", "Finalisation"
+    DOMAIN_ASSIST = "domain_assist", "Domains: DNS Assist"
+    DOMAIN_CHECK = "domain_check", "Domains: checks"
 
 
 # A platform's job: a kind, or a function of the platform when it depends on its choices.
@@ -218,3 +220,40 @@ DNS = Track(
     ],
 )
 DnsState = DNS.choices
+
+
+# A customer's mail domain on a ready platform: a track of its own per domain. One job of
+# each kind per platform serves all its domains (JobKind.DOMAIN_ASSIST, DOMAIN_CHECK).
+DOMAIN = Track(
+    "DomainState",
+    [
+        # A name outside the account's zones waits for its ownership CNAME; meanwhile it
+        # holds nothing (choosing a name proves nothing).
+        State(
+            "pending_ownership",
+            pgettext_lazy("domain state", "Ownership to prove"),
+            job=JobKind.DOMAIN_CHECK,
+        ),
+        State(
+            "pending_records",
+            pgettext_lazy("domain state", "Records pending"),
+            job=JobKind.DOMAIN_CHECK,
+            holds_domain=True,
+        ),
+        State(
+            "active",
+            pgettext_lazy("domain state", "Active"),
+            job=JobKind.DOMAIN_CHECK,
+            holds_domain=True,
+        ),
+        State(
+            "broken",
+            pgettext_lazy("domain state", "Records broken"),
+            job=JobKind.DOMAIN_CHECK,
+            holds_domain=True,
+        ),
+    ],
+)
+DomainState = DOMAIN.choices
+# An authoritative domain in these states is the one of the portal (a database constraint).
+DOMAIN_HOLDING_STATES_OF_DOMAINS = DOMAIN.values(holds_domain=True)

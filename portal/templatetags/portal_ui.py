@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext, gettext_noop, ngettext
 
 from provisioning import links
-from provisioning.states import DNS, PLATFORM
+from provisioning.states import DNS, DOMAIN, PLATFORM
 from zones.names import display_domain as _display_domain
 
 register = template.Library()
@@ -51,6 +51,12 @@ def state_label(state: str) -> str:
 def dns_state_label(state: str) -> str:
     """A DNS track state (its stored value) in words."""
     return DNS.label(state)
+
+
+@register.filter
+def domain_state_label(state: str) -> str:
+    """A mail domain's state (its stored value) in words."""
+    return DOMAIN.label(state)
 
 
 @register.filter

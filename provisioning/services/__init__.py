@@ -5,6 +5,7 @@
 - ``dns``: DNS Assist, the instructions email and the checks (the DNS track);
 - ``certificate``: the certificate order and its validation (emailed code or DNS-01);
 - ``finalisation``: the wait, then ready and its email;
+- ``domains``: the customer's mail domains after ready (DNS Assist, checks, removal);
 - ``people``: an operator's retry and cancellation, resends asked by people;
 - ``common``: what they all do alike (lock, record the event, owe a job, queue an email).
 
@@ -13,7 +14,7 @@ its effects (outbox rows, sent after commit). ``JOBS`` maps each job kind to the
 that does it; provisioning.tasks runs them.
 """
 
-from provisioning.services import certificate, dns, finalisation, ordering
+from provisioning.services import certificate, dns, domains, finalisation, ordering
 from provisioning.services.certificate import (
     platform_acme_dns,
     platform_acme_manual,
@@ -29,6 +30,16 @@ from provisioning.services.dns import (
     platform_dns_check,
     platform_dns_check_now,
 )
+from provisioning.services.domains import (
+    domain_add,
+    domain_assist_confirm,
+    domain_assist_retry,
+    domain_check_now,
+    domain_mode_change,
+    domain_records_email_resend,
+    domain_remove,
+    platform_domains_release,
+)
 from provisioning.services.finalisation import platform_make_ready
 from provisioning.services.ordering import account_create, platform_deliver, platform_order
 from provisioning.services.people import (
@@ -38,13 +49,20 @@ from provisioning.services.people import (
 )
 from provisioning.services.setup import platform_configure
 
-JOBS = {**ordering.JOBS, **dns.JOBS, **certificate.JOBS, **finalisation.JOBS}
+JOBS = {**ordering.JOBS, **dns.JOBS, **certificate.JOBS, **finalisation.JOBS, **domains.JOBS}
 
 __all__ = [
     "JOBS",
     "SYSTEM",
     "account_create",
     "actor_for",
+    "domain_add",
+    "domain_assist_confirm",
+    "domain_assist_retry",
+    "domain_check_now",
+    "domain_mode_change",
+    "domain_records_email_resend",
+    "domain_remove",
     "expected_records",
     "platform_acme_dns",
     "platform_acme_manual",
@@ -58,6 +76,7 @@ __all__ = [
     "platform_dns_assist_retry",
     "platform_dns_check",
     "platform_dns_check_now",
+    "platform_domains_release",
     "platform_email_resend",
     "platform_fail",
     "platform_make_ready",

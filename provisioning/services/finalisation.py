@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from outbox.owed import Later
+from provisioning import links
 from provisioning.models import DnsState, JobKind, Platform, PlatformState
 from provisioning.services.common import SYSTEM, Stage, locked, moved, owe_job, queue_platform_email
 from provisioning.services.dns import expected_records
@@ -31,6 +32,7 @@ def ready_email_context(platform: Platform) -> dict:
         "expected_records": expected_records(platform),
         "certificate": platform.certificate,
         "home_url": settings.PORTAL_BASE_URL + "/",
+        "domains_url": links.domains_url(platform),
     }
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from operations import services
+from provisioning.models import Domain
 
 pytestmark = pytest.mark.django_db
 
@@ -176,6 +177,20 @@ def test_a_scrape_costs_a_few_statements_whatever_the_fleet(
         fleet.email(platform)
         fleet.certificate(platform.service + ".example", expires_in_days=5)
     # platforms (by state with the stuck ones, by DNS state), jobs, emails, certificates
-    # (by status, by time left, renewals under way), heartbeats
-    with django_assert_max_num_queries(8):
+    # (by status, by time left, renewals under way), heartbeats, mail domains
+    with django_assert_max_num_queries(9):
         client.get("/metrics")
+
+
+def test_mail_domains_by_state_and_broken_records(client, fleet, open_metrics):
+    platform = fleet.platform("ready")
+    Domain.objects.create(platform=platform, name="a.example", mode="authoritative")
+    Domain.objects.create(platform=platform, name="b.example", mode="authoritative")
+    Domain.objects.filter(name="b.example").update(state="broken", records_bad=2)
+    Domain.objects.create(platform=platform, name="gone.example", mode="authoritative")
+    Domain.objects.filter(name="gone.example").update(removed_at="2026-01-01T00:00Z")
+    samples = scrape(client)
+    assert value(samples, "portal_domains", state="pending_ownership") == 1
+    assert value(samples, "portal_domains", state="broken") == 1
+    assert value(samples, "portal_domains", state="active") == 0
+    assert value(samples, "portal_domain_records_broken") == 2
