@@ -140,6 +140,28 @@ def test_secrets_are_masked_at_rest_before_and_after_sending(customer, mailbox):
     assert Platform.objects.get(pk=platform.pk).state == "finalising"
 
 
+def test_a_failed_login_from_the_emailed_link_stores_no_token(mailbox):
+    """The link leads to the login page with the link in `next`; the failed logins counted
+    in the database (django-axes) keep the query and the form, but not that."""
+    from provisioning.services import platform_order
+
+    account = AccountFactory(language="en")
+    platform_order(account=account, actor="test")
+    work_off()
+    [delivery] = mailbox.with_subject("is being delivered")
+    setup_path = link_path(delivery, "/setup/")
+    client = Client()
+    login_url = client.get(setup_path)["Location"]
+    page = client.post(
+        login_url, {"username": account.nic, "password": "wrong", "next": setup_path}
+    )
+    assert page.status_code == 200 and setup_path in page.content.decode()
+    token = setup_path.split("/")[2]
+    stored = database_text()
+    assert account.nic in stored  # the failure was counted
+    assert token not in stored and token.rsplit(":", 1)[1] not in stored
+
+
 @pytest.fixture
 def staff_clients(db):
     support = get_user_model().objects.create_user("sam", "sam@hoster.example", "pw", is_staff=True)
