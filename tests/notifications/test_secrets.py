@@ -201,6 +201,17 @@ def test_staff_see_the_emails_with_their_secrets_masked(customer, mailbox, staff
         for kind in ("delivery", "dcv"):  # the preview and the text, masked
             assert pages[kind].content.decode().count(MASK) >= 2, (name, kind)
 
+    # Nothing live was kept once sent, yet Support's resend carries a real, new code.
+    staff_clients["sam"].post(
+        f"{PLATFORM_ADMIN}{platform.pk}/resend/", {"kind": "dcv", "address": f"admin@{DOMAIN}"}
+    )
+    work_off()
+    resent = mailbox.with_subject("Domain Control Validation")[-1]
+    new_code = re.search(r"^\s{4}(\S+)\s*$", text_body(resent), re.M).group(1)
+    assert new_code not in secrets and new_code not in database_text()
+    page = client.post(link_path(resent, r"/dcv/\d+/"), {"code": new_code}).content.decode()
+    assert "The code is valid" in page
+
 
 def test_an_email_not_yet_sent_survives_a_key_rotation(customer, mailbox, settings):
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
