@@ -36,6 +36,10 @@ class Secret:
     value: str
     hidden: str = ""
 
+    def __post_init__(self) -> None:
+        if self.hidden not in self.value:  # masking nothing would store the value in clear
+            raise ValueError("The part to mask is not in the value.")
+
     @property
     def masked(self) -> str:
         return self.value.replace(self.hidden, MASK) if self.hidden else MASK

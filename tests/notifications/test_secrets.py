@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from certificates import selectors as certificate_selectors
 from notifications.models import Email
-from notifications.services import MASK
+from notifications.services import MASK, Secret
 from outbox.encryption import decrypt
 from provisioning.models import Platform
 from tests.certificates.factories import CertificateOrderFactory
@@ -255,3 +255,11 @@ def test_a_dns_validation_value_is_never_stored_in_clear():
     order = CertificateOrderFactory(method="dns")
     record = certificate_selectors.dns_validation_record(order=order)
     assert record.value and record.value not in database_text()
+
+
+def test_a_secret_masks_its_hidden_part_or_refuses_to_be_made():
+    link = Secret("https://portal.example/setup/t0ken/", hidden="t0ken")
+    assert link.masked == f"https://portal.example/setup/{MASK}/"
+    assert Secret("7K2QD-9XH4M").masked == MASK
+    with pytest.raises(ValueError):
+        Secret("https://portal.example/setup/t0ken/", hidden="another")
