@@ -1,9 +1,11 @@
 """Certificate orders, the internal CA and ACME accounts.
 
-Private keys are kept only as Fernet tokens (certificates.encryption) in `key_encrypted`,
+Private keys are kept only as Fernet tokens (outbox.encryption) in `key_encrypted`,
 and so is the random value of a validation by DNS record; DCV codes only as their HMAC.
 None of them appears in __str__, repr or the admin.
 """
+
+from typing import ClassVar
 
 import idna
 from django.db import models
@@ -22,6 +24,8 @@ class CertificateAuthority(models.Model):
     class Role(models.TextChoices):
         ROOT = "root", "Root"
         INTERMEDIATE = "intermediate", "Intermediate"
+
+    encrypted_fields: ClassVar = ("key_encrypted",)
 
     role = models.CharField(max_length=12, choices=Role.choices, unique=True)
     subject = models.CharField(max_length=500)
@@ -42,6 +46,8 @@ class CertificateAuthority(models.Model):
 
 class AcmeAccount(models.Model):
     """One account per ACME directory, its key reused for every order."""
+
+    encrypted_fields: ClassVar = ("key_encrypted",)
 
     directory_url = models.URLField(max_length=500, unique=True)
     uri = models.URLField("account URL", max_length=500, blank=True)
@@ -92,6 +98,7 @@ class CertificateOrder(FSMModelMixin, models.Model):
     overwritten, and the series of orders is the name's certificate history."""
 
     Status = CertificateStatus
+    encrypted_fields: ClassVar = ("key_encrypted", "dns_token_encrypted")
 
     server_name = models.CharField(max_length=253)
     validation_email = models.EmailField()

@@ -40,7 +40,6 @@ INTERMEDIATE_COMMON_NAME = "Private Exchange Internal Issuing CA"
 ACME_TXT_TTL = 60
 # Seconds the CA may take to check the record and sign; the worker's job lease is longer.
 ACME_TIMEOUT = 120
-ROTATION_BATCH_SIZE = 200
 SWEEP_BATCH_SIZE = 500
 # RFC 5280 §5.3.1 reasons a subscriber may give (BR §7.2.2; the rest are the CA's own).
 REVOCATION_REASONS = {
@@ -261,48 +260,6 @@ def acme_manual_complete(*, order_id: int) -> CertificateOrder:
         _acme_failed(order_id, error)
         raise
     return _certificate_store(order_id, chain)
-
-
-# Every column holding a Fernet token.
-ENCRYPTED_FIELDS = [
-    (CertificateAuthority, "key_encrypted"),
-    (AcmeAccount, "key_encrypted"),
-    (CertificateOrder, "key_encrypted"),
-    (CertificateOrder, "dns_token_encrypted"),
-]
-
-
-def encrypted_field_register(model, field: str) -> None:
-    """Another app's column of Fernet tokens, re-encrypted by the rotation too (an app that
-    certificates does not import registers its own, from its AppConfig.ready)."""
-    if (model, field) not in ENCRYPTED_FIELDS:
-        ENCRYPTED_FIELDS.append((model, field))
-
-
-def encryption_keys_rotate() -> int:
-    """Re-encrypt every stored private key and DNS validation value with the newest
-    FIELD_ENCRYPTION_KEY; returns how many values. Run it after putting a new key first,
-    before removing the old one."""
-    count = 0
-    for model, field in ENCRYPTED_FIELDS:
-        last_pk = 0
-        while True:
-            with transaction.atomic():
-                rows = list(
-                    model.objects.select_for_update()
-                    .filter(pk__gt=last_pk)
-                    .exclude(**{field: ""})  # destroyed keys, other validation methods
-                    .order_by("pk")
-                    .only("pk", field)[:ROTATION_BATCH_SIZE]
-                )
-                for row in rows:
-                    setattr(row, field, encryption.reencrypt(getattr(row, field)))
-                model.objects.bulk_update(rows, [field])
-            if not rows:
-                break
-            count += len(rows)
-            last_pk = rows[-1].pk
-    return count
 
 
 @transaction.atomic

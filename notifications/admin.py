@@ -30,10 +30,11 @@ class EmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="Rendered")
+    @admin.display(description="Rendered (secrets masked)")
     def preview(self, email):
-        # A sandboxed frame: the email's HTML is shown as the recipient sees it, and no
-        # script in it can run in the admin's origin.
+        # A sandboxed frame: the email's HTML is shown as the recipient sees it, its codes
+        # and links' tokens masked (notifications.models), and no script in it can run in
+        # the admin's origin.
         return format_html(
             '<iframe sandbox="" srcdoc="{}" title="Email preview" '
             'style="width:100%;min-width:640px;height:480px;border:1px solid #ccc;"></iframe>',

@@ -1,4 +1,12 @@
-"""The email outbox: every message the portal sends is a row, rendered when queued."""
+"""The email outbox: every message the portal sends is a row, rendered when queued.
+
+The subject and bodies stored in clear are the copy people read (admin, support): a live
+secret in it (a validation code, a link's token) is masked. The message as it is sent,
+secrets included, is a Fernet token in `unmasked_encrypted` until it is sent or abandoned,
+then emptied: a resend renders anew, with new links and a new code.
+"""
+
+from typing import ClassVar
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -13,6 +21,7 @@ class Email(OwedWork):
     gets at most one email of each kind, except the copies a person asks for."""
 
     task_name = "notifications.tasks.send_email"
+    encrypted_fields: ClassVar = ("unmasked_encrypted",)
 
     target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
     target_id = models.PositiveBigIntegerField()
@@ -25,6 +34,11 @@ class Email(OwedWork):
     subject = models.CharField(max_length=255)
     body_text = models.TextField()
     body_html = models.TextField()
+    unmasked_encrypted = models.TextField(
+        blank=True,
+        help_text="The message as sent, secrets included, encrypted; empty once sent or "
+        "failed, and for a message without secrets (the columns above are sent).",
+    )
     message_id = models.CharField("Message-ID", max_length=255, unique=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     resend_of = models.ForeignKey(

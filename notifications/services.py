@@ -1,8 +1,14 @@
 """Queueing, sending and resending emails. Plain values in: a target object, a recipient,
-a language and a template context; nothing here knows what a platform is."""
+a language and a template context; nothing here knows what a platform is.
 
+A live secret the recipient needs (a validation code, a link carrying a token) is put in
+the context as a `Secret`: the stored copy people read shows it masked, and the message
+as sent exists only encrypted until it is sent (notifications.models)."""
+
+import json
 import smtplib
 import uuid
+from dataclasses import dataclass
 from email.header import Header
 from email.message import Message
 from email.utils import make_msgid
@@ -16,8 +22,27 @@ from django.utils import timezone, translation
 
 from notifications.models import Email
 from outbox import owed
+from outbox.encryption import DecryptionError, decrypt, encrypt
 
 SUPPORTED_LANGUAGES = ("fr", "en")
+MASK = "•••••-•••••"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value only the recipient may read. `hidden` is the part to mask (a link's token:
+    the rest of the link stays readable); empty, the whole value is."""
+
+    value: str
+    hidden: str = ""
+
+    def __post_init__(self) -> None:
+        if self.hidden not in self.value:  # masking nothing would store the value in clear
+            raise ValueError("The part to mask is not in the value.")
+
+    @property
+    def masked(self) -> str:
+        return self.value.replace(self.hidden, MASK) if self.hidden else MASK
 
 
 class EmailAlreadyQueued(Exception):
@@ -56,9 +81,21 @@ def email_queue(
 ) -> Email:
     """Render and queue an email about the target; it is sent after commit.
 
-    A target gets one email of each kind (EmailAlreadyQueued otherwise); a copy a person
-    asked for names the original in `resend_of` and is rendered anew (fresh links, codes)."""
-    subject, text, html = render_email(kind=kind, language=language, context=context)
+    A `Secret` in the context is masked in the subject and bodies stored in clear; the
+    message with its real value is stored only encrypted, until it is sent. A target gets
+    one email of each kind (EmailAlreadyQueued otherwise); a copy a person asked for names
+    the original in `resend_of` and is rendered anew (fresh links, codes)."""
+    secrets = {name: value for name, value in context.items() if isinstance(value, Secret)}
+    masked = {name: secret.masked for name, secret in secrets.items()}
+    subject, text, html = render_email(kind=kind, language=language, context={**context, **masked})
+    unmasked = ""
+    if secrets:
+        values = {name: secret.value for name, secret in secrets.items()}
+        sent_subject, sent_text, sent_html = render_email(
+            kind=kind, language=language, context={**context, **values}
+        )
+        sent = {"subject": sent_subject, "text": sent_text, "html": sent_html}
+        unmasked = encrypt(json.dumps(sent).encode())
     email = Email(
         target_type=ContentType.objects.get_for_model(target),
         target_id=target.pk,
@@ -69,6 +106,7 @@ def email_queue(
         subject=subject,
         body_text=text,
         body_html=html,
+        unmasked_encrypted=unmasked,
         message_id=_new_message_id(),
         resend_of=_original(resend_of),
         requested_by=requested_by,
@@ -93,7 +131,11 @@ def email_send(*, email_id: int) -> None:
     email = owed.claim(Email, email_id, lease_seconds=settings.EMAIL_TIMEOUT * 4 + 60)
     if email is None:
         return
-    message = _OutboxMessage(email)
+    try:
+        message = _OutboxMessage(email)
+    except DecryptionError:
+        _failed(email, "No key in FIELD_ENCRYPTION_KEY opens this email; resend it.", True)
+        return
     try:
         with get_connection(fail_silently=False) as connection:
             connection.send_messages([message])
@@ -108,21 +150,23 @@ def email_send(*, email_id: int) -> None:
     except (TimeoutError, smtplib.SMTPException, OSError) as error:
         _failed(email, f"SMTP unreachable: {error!r}", permanent=False)
     else:
-        owed.finish(email, sent_at=timezone.now(), last_error="")
+        # Sent: nothing live is kept (a resend renders anew).
+        owed.finish(email, sent_at=timezone.now(), last_error="", unmasked_encrypted="")
 
 
 class _OutboxMessage(EmailMultiAlternatives):
     """An outbox row as Django's mail backends take it (SMTP, or locmem in tests)."""
 
     def __init__(self, email: Email) -> None:
+        sent = _as_sent(email)
         super().__init__(
-            subject=email.subject,
-            body=email.body_text,
+            subject=sent["subject"],
+            body=sent["text"],
             from_email=email.sender or settings.DEFAULT_FROM_EMAIL,
             to=[email.recipient],
             headers={"Message-ID": email.message_id},
         )
-        self.attach_alternative(email.body_html, "text/html")
+        self.attach_alternative(sent["html"], "text/html")
 
     def message(self):
         message = super().message()
@@ -136,6 +180,13 @@ class _OutboxMessage(EmailMultiAlternatives):
         return message
 
 
+def _as_sent(email: Email) -> dict:
+    """Subject, text and HTML as the recipient gets them, secrets decrypted in memory."""
+    if email.unmasked_encrypted:
+        return json.loads(decrypt(email.unmasked_encrypted))
+    return {"subject": email.subject, "text": email.body_text, "html": email.body_html}
+
+
 def _text(value) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
@@ -143,5 +194,7 @@ def _text(value) -> str:
 def _failed(email: Email, error: str, permanent: bool) -> None:
     if permanent:
         owed.give_up(email, error)
-    else:
-        owed.retry_later(email, error, max_attempts=settings.EMAIL_MAX_ATTEMPTS)
+    elif owed.retry_later(email, error, max_attempts=settings.EMAIL_MAX_ATTEMPTS):
+        return
+    # Never to be sent: its secrets go too (a resend renders anew).
+    Email.objects.filter(pk=email.pk).update(unmasked_encrypted="")

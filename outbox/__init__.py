@@ -9,4 +9,7 @@ and, later, webhooks share it. It imports no other app of the portal; every app 
 - ``errors``: ``PortalError``, the base of every app's errors (a message in plain words,
   the field it concerns, whether it is transient).
 - ``admin``: ``ReadOnlyAdminMixin`` for what operators see but never edit.
+- ``encryption``: Fernet at rest for every app (``encrypt``, ``decrypt``, keys derived from
+  ``SECRET_KEY``) and the rotation over each model's ``encrypted_fields``
+  (``manage.py rotate_encryption_keys``).
 """

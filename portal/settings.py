@@ -171,6 +171,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "portal.ratelimit.client_address"
 AXES_USERNAME_CALLABLE = "portal.auth.axes_username"
 AXES_LOCKOUT_CALLABLE = "portal.ratelimit.login_locked_out"
+# The query and form of a failed login are stored: `next` may hold an emailed link's token.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "next"]
 
 # Email: every message is an outbox row sent by a task (notifications app).
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from notifications.services import Secret
+
 SETUP_SALT = "provisioning.setup-link"
 DCV_SALT = "provisioning.dcv-link"
 
@@ -21,8 +23,14 @@ def setup_token(platform) -> str:
     return signing.dumps({"service": platform.service}, salt=SETUP_SALT, compress=True)
 
 
+def setup_link(platform) -> Secret:
+    """The setup link as an email carries it: its token is masked in the stored copy."""
+    token = setup_token(platform)
+    return Secret(settings.PORTAL_BASE_URL + reverse("setup", args=[token]), hidden=token)
+
+
 def setup_url(platform) -> str:
-    return settings.PORTAL_BASE_URL + reverse("setup", args=[setup_token(platform)])
+    return setup_link(platform).value
 
 
 def status_url(platform) -> str:
@@ -38,10 +46,11 @@ def dcv_token(platform) -> str:
     return signing.dumps(data, salt=DCV_SALT, compress=True)
 
 
-def dcv_url(platform) -> str:
-    return settings.PORTAL_BASE_URL + reverse(
-        "dcv", args=[platform.order_number, dcv_token(platform)]
-    )
+def dcv_link(platform) -> Secret:
+    """The validation link as the CA's email carries it, its token masked when stored."""
+    token = dcv_token(platform)
+    url = settings.PORTAL_BASE_URL + reverse("dcv", args=[platform.order_number, token])
+    return Secret(url, hidden=token)
 
 
 def _load(token: str, *, salt: str, max_age: int) -> dict:

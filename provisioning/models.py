@@ -1,5 +1,7 @@
 """Accounts, their zones, platforms with their state machine, events and owed jobs."""
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
 from django.core.validators import RegexValidator
@@ -494,6 +496,9 @@ BAD = ("missing", "wrong")
 
 class DkimKey(models.Model):
     """One of a domain's two DKIM selectors; the private key encrypted like a certificate's."""
+
+    # Re-encrypted by rotate_encryption_keys (outbox.encryption).
+    encrypted_fields: ClassVar = ("private_key_encrypted",)
 
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="dkim_keys")
     selector = models.CharField(max_length=63)

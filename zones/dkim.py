@@ -6,7 +6,7 @@ DNS for the mail still in transit. The selectors carry the platform's name becau
 may be on two platforms (one authoritative, one not), each with its own keys.
 
 The private key is handed, in PKCS#8 PEM, to the caller's ``encrypt`` (the project's Fernet,
-``certificates.encryption.encrypt``) and only its token is returned: zones does not import
+``outbox.encryption.encrypt``) and only its token is returned: zones does not import
 certificates, and the clear key never leaves this function.
 """
 

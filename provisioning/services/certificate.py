@@ -21,6 +21,7 @@ from certificates.services import (
     validation_email_change,
 )
 from notifications.models import Email
+from notifications.services import Secret
 from outbox.owed import Later
 from provisioning import links, selectors
 from provisioning.errors import NotAllowed, Refused, StageFailed
@@ -53,8 +54,8 @@ def _dcv_email(platform: Platform, code: str, *, resend_of: Email | None, actor:
             "order_number": platform.order_number,
             "server_name": platform.server_name,
             "validation_email": platform.validation_email,
-            "code": code,
-            "dcv_url": links.dcv_url(platform),
+            "code": Secret(code),
+            "dcv_url": links.dcv_link(platform),
             "expires_at": platform.certificate.dcv_code_expires_at,
             "max_attempts": settings.DCV_MAX_ATTEMPTS,
         },

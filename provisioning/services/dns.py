@@ -29,6 +29,7 @@ from provisioning.services.common import (
 from provisioning.states import Step
 from zones.checks import check_address_records
 from zones.errors import DnsError
+from zones.mail import relative_name
 from zones.writers import get_writer
 
 
@@ -37,6 +38,8 @@ def expected_records(platform: Platform) -> list[dict]:
     return [
         {
             "name": platform.server_name,
+            # As DNS editors that work inside the zone want it (`mail`), as the status page shows.
+            "relative_name": relative_name(platform.server_name, zone=platform.domain),
             "rtype": rtype,
             "value": value,
             "ttl": settings.DNS_RECORD_TTL,

@@ -65,7 +65,7 @@ def platform_order(*, account: Account, actor: str) -> Platform:
 
 def delivery_email_context(platform: Platform) -> dict:
     return {
-        "setup_url": links.setup_url(platform),
+        "setup_url": links.setup_link(platform),
         "link_days": settings.SETUP_LINK_MAX_AGE // 86400,
     }
 

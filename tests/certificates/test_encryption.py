@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from certificates import crypto, encryption, selectors, services
 from certificates.models import AcmeAccount, CertificateAuthority, CertificateOrder
+from outbox.encryption import encryption_keys_rotate
 from tests.certificates.factories import CertificateOrderFactory
 
 OLD_KEY = Fernet.generate_key().decode()
@@ -89,4 +90,4 @@ def test_rotation_with_a_removed_key_fails_loudly(settings):
     CertificateOrderFactory()
     settings.FIELD_ENCRYPTION_KEY = [NEW_KEY]
     with pytest.raises(encryption.DecryptionError):
-        services.encryption_keys_rotate()
+        encryption_keys_rotate()

@@ -33,6 +33,7 @@ def test_temporary_refusal_is_retried_with_backoff_then_sent_once(mailbox, deliv
     delivery_email.refresh_from_db()
     assert delivery_email.status == "pending"
     assert delivery_email.attempts == 1
+    assert delivery_email.unmasked_encrypted  # still owed: kept to be sent
     assert "451" in delivery_email.last_error
     assert delivery_email.due_at > timezone.now()  # backoff, kept in the row
     send_email(delivery_email.pk)  # not due yet: nothing happens
@@ -61,6 +62,7 @@ def test_permanent_refusal_marks_the_email_failed(mailbox, delivery_email):
     assert delivery_email.status == "failed"
     assert "554" in delivery_email.last_error
     assert mailbox.messages == []
+    assert delivery_email.unmasked_encrypted == ""  # never to be sent: its link goes too
 
 
 def test_retries_are_bounded(mailbox, delivery_email, settings):
@@ -71,6 +73,7 @@ def test_retries_are_bounded(mailbox, delivery_email, settings):
         send_email(delivery_email.pk)
     delivery_email.refresh_from_db()
     assert delivery_email.status == "failed" and delivery_email.attempts == 3
+    assert delivery_email.unmasked_encrypted == ""
 
 
 def test_a_resend_is_a_new_row_and_a_second_message(mailbox, delivery_email):

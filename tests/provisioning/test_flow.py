@@ -11,7 +11,7 @@ from notifications.models import Email
 from provisioning import links
 from provisioning.models import Job, Platform
 from provisioning.services import platform_order
-from tests.conftest import text_body
+from tests.conftest import html_body, text_body
 from tests.factories import AccountFactory
 from tests.helpers import work_off
 
@@ -114,8 +114,9 @@ def test_manual_dns_path_emails_the_records_and_checks_them(dns, mailbox):
 
     [instructions] = mailbox.with_subject("DNS records to create")
     body = text_body(instructions)
-    assert f"Name: {server_name}   Type: A   Value: {platform.ipv4}   TTL: 3600" in body
-    assert f"Name: {server_name}   Type: AAAA   Value: {platform.ipv6}   TTL: 3600" in body
+    name = f"Name: {server_name} (or, in the zone's editor: exchange)"
+    assert f"{name}   Type: A   Value: {platform.ipv4}   TTL: 3600" in body
+    assert f"{name}   Type: AAAA   Value: {platform.ipv6}   TTL: 3600" in body
     assert platform.dns_state == "mismatch"
     status = client.get(f"/platforms/{platform.service}/").content.decode()
     assert status.count("Not found yet") == 3  # the DNS track and both records
@@ -138,6 +139,25 @@ def test_manual_dns_path_emails_the_records_and_checks_them(dns, mailbox):
     platform.refresh_from_db()
     assert platform.dns_state == "verified"
     assert not Job.objects.filter(platform=platform, kind="dns_check", status="pending").exists()
+
+
+def test_dns_instructions_give_the_relative_name_in_french_too(dns, mailbox):
+    platform = platform_order(account=AccountFactory(language="fr"), actor="test")
+    work_off()
+    configure(platform, dns_assist=False, domain=dns.zone)
+    work_off()
+
+    [instructions] = mailbox.with_subject("enregistrements DNS à créer")
+    name = f"Nom : exchange.{dns.zone} (ou, dans l'éditeur de la zone : exchange)"
+    body = text_body(instructions)
+    assert f"{name}   Type : A   Valeur" in body and f"{name}   Type : AAAA   Valeur" in body
+    rows = re.findall(r"<tr><td style=\"border-top[^>]*>(.*?)</td>", html_body(instructions))
+    assert len(rows) == 2
+    for row in rows:
+        cell = html.unescape(re.sub(r"<[^>]+>", " ", row))
+        assert " ".join(cell.split()) == (
+            f"exchange.{dns.zone} ou, dans l'éditeur de la zone : exchange"
+        )
 
 
 def test_ready_email_warns_when_records_are_missing(dns, mailbox):

@@ -1,12 +1,12 @@
 from django.core.management.base import BaseCommand
 
-from certificates.services import encryption_keys_rotate
+from outbox.encryption import encryption_keys_rotate
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored private key and DNS validation value with the first key of "
-        "FIELD_ENCRYPTION_KEY. "
+        "Re-encrypt every stored encrypted value (private keys, DNS validation values, the "
+        "secrets of emails not yet sent) with the first key of FIELD_ENCRYPTION_KEY. "
         "Run it after putting a new key first, then remove the old key."
     )
 
