@@ -37,6 +37,8 @@ class JobKind(models.TextChoices):
     ACME_DNS = "acme_dns", "ACME DNS-01 (DNS Assist)"
     ACME_MANUAL = "acme_manual", "ACME DNS-01 (customer's record)"
     FINALISE = "finalise", "Finalisation"
+    TERMINATE = "terminate", "Termination (clean-up)"
+    RELEASE_ADDRESSES = "release_addresses", "Addresses back to the pools (after quarantine)"
 
 
 # A platform's job: a kind, or a function of the platform when it depends on its choices.
@@ -178,6 +180,20 @@ PLATFORM = Track(
             template="portal/states/failed.html",
         ),
         State("cancelled", pgettext_lazy("platform state", "Cancelled"), customer_sees=False),
+        # The billing system's (or an operator's) hold, e.g. an unpaid invoice: nothing is
+        # deleted, the customer sees it and why, and cannot configure or validate it.
+        State(
+            "suspended",
+            pgettext_lazy("platform state", "Suspended"),
+            template="portal/states/suspended.html",
+        ),
+        # Ended: its clean-up is owed work (provisioning.services.termination).
+        State(
+            "terminated",
+            pgettext_lazy("platform state", "Terminated"),
+            job=JobKind.TERMINATE,
+            customer_sees=False,
+        ),
     ],
 )
 PlatformState = PLATFORM.choices

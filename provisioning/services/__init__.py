@@ -6,6 +6,7 @@
 - ``certificate``: the certificate order and its validation (emailed code or DNS-01);
 - ``finalisation``: the wait, then ready and its email;
 - ``people``: an operator's retry and cancellation, resends asked by people;
+- ``termination``: the billing system's suspension, resumption and termination;
 - ``common``: what they all do alike (lock, record the event, owe a job, queue an email).
 
 Each transition is one function that runs in one transaction, records its event and owes
@@ -13,7 +14,7 @@ its effects (outbox rows, sent after commit). ``JOBS`` maps each job kind to the
 that does it; provisioning.tasks runs them.
 """
 
-from provisioning.services import certificate, dns, finalisation, ordering
+from provisioning.services import certificate, dns, finalisation, ordering, termination
 from provisioning.services.certificate import (
     platform_acme_dns,
     platform_acme_manual,
@@ -37,8 +38,19 @@ from provisioning.services.people import (
     platform_retry,
 )
 from provisioning.services.setup import platform_configure
+from provisioning.services.termination import (
+    platform_resume,
+    platform_suspend,
+    platform_terminate,
+)
 
-JOBS = {**ordering.JOBS, **dns.JOBS, **certificate.JOBS, **finalisation.JOBS}
+JOBS = {
+    **ordering.JOBS,
+    **dns.JOBS,
+    **certificate.JOBS,
+    **finalisation.JOBS,
+    **termination.JOBS,
+}
 
 __all__ = [
     "JOBS",
@@ -62,5 +74,8 @@ __all__ = [
     "platform_fail",
     "platform_make_ready",
     "platform_order",
+    "platform_resume",
     "platform_retry",
+    "platform_suspend",
+    "platform_terminate",
 ]

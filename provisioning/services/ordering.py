@@ -19,6 +19,8 @@ from provisioning.services.common import (
     queue_platform_email,
     record,
 )
+from webhooks.models import EventType
+from webhooks.services import webhook_event_owe
 from zones.names import normalise_domain
 
 
@@ -83,6 +85,7 @@ def platform_deliver(*, platform_id: int) -> None:
     platform.deliver()
     moved(platform, SYSTEM, f"Addresses {platform.ipv4} and {platform.ipv6} allocated.")
     queue_platform_email(platform, "delivery", context=delivery_email_context(platform))
+    webhook_event_owe(platform, EventType.DELIVERED, ipv4=platform.ipv4, ipv6=platform.ipv6)
 
 
 JOBS = {JobKind.DELIVER: Stage(platform_deliver)}
