@@ -2,11 +2,12 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
@@ -244,3 +245,16 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "portal/csrf_failure.html", status=403)
+
+
+class PasswordSetView(auth_views.PasswordResetConfirmView):
+    """The link of the account's first email (provisioning.services.accounts): Django's
+    password-reset token, the password validators, then the login page."""
+
+    template_name = "portal/set_password.html"
+    success_url = reverse_lazy("login")
+    post_reset_login = False
+
+    def form_valid(self, form):
+        messages.success(self.request, gettext("Your password is set: log in with it."))
+        return super().form_valid(form)
