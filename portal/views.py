@@ -77,6 +77,8 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
     except Platform.DoesNotExist:
         raise Http404("No such platform on this account.") from None
 
+    if platform.state == PlatformState.SUSPENDED:
+        return _suspended(request, platform)
     if platform.state != PlatformState.AWAITING_SETUP:
         # Configured already: the link now leads to where the platform stands.
         return redirect("platform", service=platform.service)
@@ -101,6 +103,15 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
             return redirect(reverse("platform", args=[platform.service]) + "?configured=1")
     status = 400 if request.method == "POST" else 200
     return render(request, "portal/setup.html", {"platform": platform, "form": form}, status=status)
+
+
+def _suspended(request: HttpRequest, platform: Platform) -> HttpResponse:
+    """A suspended platform is neither configured nor validated: its page says why."""
+    messages.error(
+        request,
+        gettext("This platform is suspended: it cannot be configured or validated for now."),
+    )
+    return redirect("platform", service=platform.service)
 
 
 def _own_platform(request: HttpRequest, service: str) -> Platform:
@@ -210,6 +221,8 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     platform = _own_platform(request, service)
+    if platform.state == PlatformState.SUSPENDED:
+        return _suspended(request, platform)
     form = DcvCodeForm(request.POST or None)
     result = None
     if request.method == "POST" and form.is_valid():
