@@ -224,16 +224,14 @@ def order_detail(request: HttpRequest, service: str):
     return platform_json(_platform(service))
 
 
-ACTION_RESPONSES = {
-    200: schemas.OrderOut,
-    404: schemas.ErrorOut,
-    409: schemas.ErrorOut,
-    **BODY_ERRORS,
-    **COMMON_ERRORS,
-}
+ACTION_RESPONSES = {200: schemas.OrderOut, 404: schemas.ErrorOut, **COMMON_ERRORS}
 
 
-@orders.post("/{service}/suspend", response=ACTION_RESPONSES, summary="Suspend an order")
+@orders.post(
+    "/{service}/suspend",
+    response={**ACTION_RESPONSES, 409: schemas.ErrorOut, **BODY_ERRORS},
+    summary="Suspend an order",
+)
 def order_suspend(request: HttpRequest, service: str, payload: schemas.ReasonIn | None = None):
     """E.g. an unpaid invoice: nothing is deleted; the customer sees it suspended and the
     reason, and cannot configure or validate it. Suspending twice does nothing more."""
@@ -243,7 +241,11 @@ def order_suspend(request: HttpRequest, service: str, payload: schemas.ReasonIn 
     return platform_json(_platform(platform.service))
 
 
-@orders.post("/{service}/resume", response=ACTION_RESPONSES, summary="Resume an order")
+@orders.post(
+    "/{service}/resume",
+    response={**ACTION_RESPONSES, 409: schemas.ErrorOut},
+    summary="Resume an order",
+)
 def order_resume(request: HttpRequest, service: str):
     """Back to where it was suspended; 409 when it is not suspended."""
     platform = services.platform_resume(platform_id=_platform(service).pk, actor=ACTOR)
@@ -325,9 +327,11 @@ api.add_router("/accounts", accounts)
 def _routes() -> list:
     patterns, _, _ = api.urls
     return [
-        path(str(pattern.pattern), guarded(pattern.callback), name=pattern.name)
+        # /api/ itself is no endpoint (django-ninja reverses its name for the schema's paths).
+        path("", not_found, name=pattern.name)
+        if pattern.name == "api-root"
+        else path(str(pattern.pattern), guarded(pattern.callback), name=pattern.name)
         for pattern in patterns
-        if pattern.name != "api-root"  # /api/ itself is no endpoint: 404 below
     ]
 
 
