@@ -41,6 +41,8 @@ def acme(pebble, dns):
 def test_a_suspended_platform_cannot_be_configured_and_its_page_says_why(
     customer_client, account, mailbox
 ):
+    account.language = "en"  # the customer pages speak the account's language
+    account.save()
     platform = delivered_platform(account)
     platform_suspend(platform_id=platform.pk, actor="api", reason="Unpaid invoice 42")
     setup_url = f"/setup/{links.setup_token(platform)}/"
@@ -158,3 +160,14 @@ def test_the_release_waits_for_the_quarantine(settings, mailbox):
     release = Job.objects.get(platform=platform, kind="release_addresses")
     expected = timezone.now() + timedelta(seconds=3600)
     assert abs((release.due_at - expected).total_seconds()) < 60
+
+
+def test_the_suspended_page_speaks_french(customer_client, account, mailbox):
+    account.language = "fr"
+    account.save()
+    platform = delivered_platform(account)
+    platform_suspend(platform_id=platform.pk, actor="api", reason="Facture impayée")
+    page = customer_client.get(f"/platforms/{platform.service}/").content.decode()
+    assert "Cette plateforme est suspendue" in page
+    assert "Motif : Facture impayée" in page
+    assert "Suspendue" in page
