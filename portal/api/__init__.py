@@ -6,7 +6,7 @@ Views parse, authorise (the bearer token, for every endpoint) and call one servi
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core import signing
 from django.db.models import Q
@@ -203,7 +203,7 @@ def order_list(request: HttpRequest, filters: Query[OrderFilters]):
     if filters.updated_since is not None:
         if filters.updated_since.tzinfo is None:
             raise Refused("updated_since", "Give a time zone, e.g. 2026-12-01T12:00:00Z.")
-        platforms = platforms.filter(updated_at__gte=filters.updated_since)
+        platforms = platforms.filter(updated_at__gte=filters.updated_since.astimezone(UTC))
     if filters.cursor:
         platforms = platforms.filter(_after(filters.cursor))
     page = list(platforms[: filters.limit + 1])

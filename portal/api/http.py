@@ -77,6 +77,9 @@ class BoundedJsonParser(Parser):
         # Nesting deeper than the parser's recursion limit is refused like any other bad JSON.
         except (ValueError, RecursionError):
             raise ApiError(400, "The body is not valid JSON.", "body") from None
+        if b"\x00" in body or b"\\u0000" in body:
+            # No text column takes a NUL character (PostgreSQL refuses it).
+            raise ApiError(400, "The body holds a NUL character.", "body")
         if not isinstance(payload, dict):  # every body of the API is an object
             raise ApiError(400, "The body must be a JSON object.", "body")
         return payload
@@ -106,6 +109,14 @@ def guarded(view):
     @ratelimit("api", methods=("GET", "POST", "PATCH", "PUT", "DELETE"), json=True)
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # No name holds a NUL character, and PostgreSQL refuses one in a query: answered
+        # here, before anything reaches the database.
+        if "\x00" in request.path:
+            return error(404, "Nothing has that name.")
+        if "%00" in request.META.get("QUERY_STRING", "") or "\x00" in "".join(
+            request.headers.values()
+        ):
+            return error(400, "A parameter holds a NUL character.")
         if request.method in BODY_METHODS:
             if not authorised(request):
                 return unauthorised()

@@ -176,7 +176,10 @@ def platform_addresses_release(*, platform_id: int) -> None:
         ):
             return
         released = f"Addresses {platform.ipv4} and {platform.ipv6} back to the pools."
-        Platform.objects.filter(pk=platform.pk).update(ipv4=None, ipv6=None)
+        # updated_at too: the billing API lists orders by their last change.
+        Platform.objects.filter(pk=platform.pk).update(
+            ipv4=None, ipv6=None, updated_at=timezone.now()
+        )
         record(platform, "addresses_released", "system", released)
 
 

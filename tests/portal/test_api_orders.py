@@ -199,3 +199,11 @@ def test_terminate_from_any_state_and_twice(client, mailbox):
     assert post(client, f"/api/orders/{platform.service}/terminate").status_code == 200
     assert post(client, f"/api/orders/{platform.service}/suspend").status_code == 409
     assert post(client, "/api/orders/pex-nothing/terminate").status_code == 404
+
+
+def test_any_valid_time_zone_offset_is_understood(client):
+    """An offset PostgreSQL would refuse (beyond ±15:59) is converted to UTC first."""
+    response = client.get(
+        "/api/orders/", {"updated_since": "0917-01-13T14:21:40-16:13"}, headers=AUTH
+    )
+    assert response.status_code == 200
