@@ -147,9 +147,9 @@ def order_create(
         return error(400, f"No account with NIC handle {payload.account[:40]!r}.", "account")
     if idempotency_key is None:
         return Status(201, platform_json(services.platform_order(account=account, actor=ACTOR)))
-    fingerprint = hashlib.sha256(
-        json.dumps(payload.model_dump(), sort_keys=True).encode()
-    ).hexdigest()
+    # The body as sent (every key, in a canonical form): another body is another request.
+    canonical = json.dumps(json.loads(request.body), sort_keys=True, separators=(",", ":"))
+    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
     try:
         status, body = ordering.platform_order_once(
             account=account,

@@ -54,6 +54,10 @@ def test_the_same_key_with_another_body_is_422_and_changes_nothing(client):
     assert response.json()["field"] == "Idempotency-Key"
     assert "another body" in response.json()["error"]
     assert list(Platform.objects.values_list("account__nic", flat=True)) == ["xx-11111-ovh"]
+    extra = {"account": "xx-11111-ovh", "plan": "large"}
+    assert post(client, "/api/orders/", extra, **{"Idempotency-Key": "k1"}).status_code == 422
+    reordered = '{ "account" : "xx-11111-ovh" }'
+    assert post(client, "/api/orders/", reordered, **{"Idempotency-Key": "k1"}).status_code == 201
 
 
 def test_without_a_key_each_request_is_an_order(client):
