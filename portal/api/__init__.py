@@ -197,7 +197,13 @@ def order_list(request: HttpRequest, filters: Query[OrderFilters]):
         "updated_at", "pk"
     )
     if filters.account is not None:
-        platforms = platforms.filter(account__nic=filters.account.strip().lower())
+        # By the account's id, so that the plan walks the (account, updated_at, id) index.
+        account_id = (
+            Account.objects.filter(nic=filters.account.strip().lower())
+            .values_list("pk", flat=True)
+            .first()
+        )
+        platforms = platforms.filter(account_id=account_id)
     if filters.state is not None:
         platforms = platforms.filter(state=filters.state)
     if filters.updated_since is not None:

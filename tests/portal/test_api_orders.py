@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from provisioning.models import OrderRequest, Platform, PlatformEvent
@@ -211,3 +213,27 @@ def test_any_valid_time_zone_offset_is_understood(client):
         "/api/orders/", {"updated_since": "0917-01-13T14:21:40-16:13"}, headers=AUTH
     )
     assert response.status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [({}, "platform_updated_id_idx"), ({"account": "xx-1-ovh"}, "platform_account_updated_idx")],
+)
+def test_a_page_is_read_from_an_index_in_its_order(client, query, index):
+    """At 100,000 platforms a page must not sort the table: the plan walks the index."""
+    account = AccountFactory(nic="xx-1-ovh")
+    for _ in range(3):
+        ordering.platform_order(account=account, actor="test")
+    first = client.get("/api/orders/", {**query, "limit": 2}, headers=AUTH).json()
+    with CaptureQueriesContext(connection) as queries:
+        client.get(
+            "/api/orders/", {**query, "limit": 2, "cursor": first["next_cursor"]}, headers=AUTH
+        )
+    [listing] = [q["sql"] for q in queries.captured_queries if "provisioning_platform" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the planner's choice on a big table
+        cursor.execute(f"EXPLAIN {listing}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan
+    assert "Sort" not in plan.replace("Sort Key", "")
