@@ -2,9 +2,11 @@
 suspended platform, BIND after a termination, pebble's word on the certificate, the
 addresses' quarantine, the termination email."""
 
+import re
 from datetime import timedelta
 
 import pytest
+from cryptography import x509
 from django.utils import timezone
 
 from certificates.models import CertificateOrder
@@ -12,6 +14,7 @@ from outbox.owed import dispatch_due
 from provisioning import links
 from provisioning.models import Job, Platform
 from provisioning.services import (
+    platform_dcv_submit,
     platform_order,
     platform_resume,
     platform_suspend,
@@ -171,3 +174,21 @@ def test_the_suspended_page_speaks_french(customer_client, account, mailbox):
     assert "Cette plateforme est suspendue" in page
     assert "Motif : Facture impayée" in page
     assert "Suspendue" in page
+
+
+def test_termination_lists_an_internal_ca_certificate_in_its_crl(client, settings, mailbox):
+    settings.PORTAL_BASE_URL = "http://testserver"
+    platform = validating_platform(AccountFactory(language="en"), domain="example.com")
+    [dcv] = [m for m in mailbox.messages if "Domain Control Validation" in m["Subject"]]
+    code = re.search(r"^\s{4}(\S+)\s*$", text_body(dcv), re.M).group(1)
+    platform_dcv_submit(platform_id=platform.pk, code=code, actor="test")
+    platform.refresh_from_db()
+    serial = int(platform.certificate.serial, 16)
+    crl = x509.load_der_x509_crl(client.get("/ca/intermediate.crl").content)
+    assert crl.get_revoked_certificate_by_serial_number(serial) is None
+
+    platform_terminate(platform_id=platform.pk, actor="api")
+    work_off()
+    crl = x509.load_der_x509_crl(client.get("/ca/intermediate.crl").content)
+    assert crl.get_revoked_certificate_by_serial_number(serial) is not None
+    assert Platform.objects.get(pk=platform.pk).certificate.key_encrypted == ""
