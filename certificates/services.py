@@ -716,3 +716,14 @@ def _acme_failed(order_id: int, error: AcmeError) -> None:
         fields["status"] = Status.FAILED
     CertificateOrder.objects.filter(pk=order_id, status__in=AWAITING).update(**fields)
     logger.warning("ACME order %s: %s", order_id, error.message)
+
+
+def certificate_key_destroy(*, order_id: int) -> bool:
+    """Wipe the order's private key now (its platform is terminated); the row keeps the
+    fact. Returns whether a key was destroyed (False: done before)."""
+    now = timezone.now()
+    return bool(
+        CertificateOrder.objects.filter(pk=order_id, key_destroyed_at__isnull=True).update(
+            key_encrypted="", key_destroyed_at=now, updated_at=now
+        )
+    )

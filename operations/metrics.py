@@ -21,11 +21,12 @@ from certificates.models import CertificateOrder
 from notifications.models import Email
 from operations import selectors
 from provisioning.models import DnsState, DomainState, Job, PlatformState
+from webhooks.models import WebhookDelivery
 
 CACHE_KEY = "operations:metrics"
 
 # Outboxes: the `kind` label of the portal_owed_work_* series.
-OWED_WORK = {"job": Job, "email": Email}
+OWED_WORK = {"job": Job, "email": Email, "webhook": WebhookDelivery}
 
 
 def platform_families(now) -> Iterable[GaugeMetricFamily]:

@@ -54,6 +54,14 @@ app.conf.beat_schedule = {
         "task": "notifications.tasks.dispatch_due_emails",
         "schedule": settings.OUTBOX_SWEEP_INTERVAL,
     },
+    "dispatch-due-webhooks": {
+        "task": "webhooks.tasks.dispatch_due_webhooks",
+        "schedule": settings.OUTBOX_SWEEP_INTERVAL,
+    },
+    "purge-idempotency-keys": {
+        "task": "provisioning.tasks.purge_idempotency_keys",
+        "schedule": 3600,
+    },
     "sweep-certificates": {
         "task": "certificates.tasks.sweep_certificates",
         "schedule": 3600,  # hourly: the certificate's track counts in days

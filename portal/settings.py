@@ -37,7 +37,10 @@ INSTALLED_APPS = [
     "certificates",
     "notifications",
     "outbox",
+    "webhooks",
     "portal",
+    # django-ninja: the API, and the docs page's Swagger UI served from its static files.
+    "ninja",
     "operations",
     "django_prometheus",
 ]
@@ -202,6 +205,16 @@ RETRY_BACKOFF_MAX = env.float("RETRY_BACKOFF_MAX", default=3600.0)
 
 # The product.
 ORDER_API_TOKEN = env.str("ORDER_API_TOKEN", default="")
+# The billing system's webhooks (webhooks app): where events are POSTed, the HMAC key that
+# signs them, seconds per attempt and attempts before a delivery is marked failed.
+ORDER_WEBHOOK_URL = env.str("ORDER_WEBHOOK_URL", default="")
+ORDER_WEBHOOK_SECRET = env.str("ORDER_WEBHOOK_SECRET", default="")
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
+# How long an Idempotency-Key of POST /api/orders/ is remembered (at least 24 hours).
+IDEMPOTENCY_KEY_TTL = max(env.int("IDEMPOTENCY_KEY_TTL", default=48 * 3600), 24 * 3600)
+# Seconds a terminated platform's addresses stay out of the pools (default 30 days).
+ADDRESS_QUARANTINE = env.int("ADDRESS_QUARANTINE", default=30 * 24 * 3600)
 PLATFORM_IPV4_POOL = env.list(
     "PLATFORM_IPV4_POOL", default=["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]
 )

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest
-from django.urls import include, path, re_path
+from django.urls import include, path
 
 from certificates import views as certificate_views
 from certificates.forms import DcvCodeForm
@@ -33,8 +33,6 @@ def _dcv_attempt(request: HttpRequest, kwargs: dict) -> bool:
 dcv = ratelimit(
     "dcv", per_target=lambda request, kwargs: kwargs["order_number"], counts=_dcv_attempt
 )(views.dcv)
-orders = ratelimit("api", methods=("GET", "POST"), json=True)(api.orders)
-order_detail = ratelimit("api", methods=("GET", "POST"), json=True)(api.order_detail)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -81,9 +79,12 @@ urlpatterns = [
         name="domain-zone-file",
     ),
     path("dcv/<int:order_number>/<str:token>/", dcv, name="dcv"),
-    path("api/orders/", orders, name="api-orders"),
-    path("api/orders/<str:service>/", order_detail, name="api-order-detail"),
-    re_path(r"^api/", api.not_found),
+    path("api/", include((api.urlpatterns, "api"), namespace="api")),
+    path(
+        "account/set-password/<uidb64>/<token>/",
+        views.PasswordSetView.as_view(),
+        name="password-set",
+    ),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("ca/intermediate.crl", certificate_views.intermediate_crl, name="ca-crl"),

@@ -2,11 +2,12 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
@@ -76,6 +77,8 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
     except Platform.DoesNotExist:
         raise Http404("No such platform on this account.") from None
 
+    if platform.state == PlatformState.SUSPENDED:
+        return _suspended(request, platform)
     if platform.state != PlatformState.AWAITING_SETUP:
         # Configured already: the link now leads to where the platform stands.
         return redirect("platform", service=platform.service)
@@ -100,6 +103,15 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
             return redirect(reverse("platform", args=[platform.service]) + "?configured=1")
     status = 400 if request.method == "POST" else 200
     return render(request, "portal/setup.html", {"platform": platform, "form": form}, status=status)
+
+
+def _suspended(request: HttpRequest, platform: Platform) -> HttpResponse:
+    """A suspended platform is neither configured nor validated: its page says why."""
+    messages.error(
+        request,
+        gettext("This platform is suspended: it cannot be configured or validated for now."),
+    )
+    return redirect("platform", service=platform.service)
 
 
 def _own_platform(request: HttpRequest, service: str) -> Platform:
@@ -209,6 +221,8 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     platform = _own_platform(request, service)
+    if platform.state == PlatformState.SUSPENDED:
+        return _suspended(request, platform)
     form = DcvCodeForm(request.POST or None)
     result = None
     if request.method == "POST" and form.is_valid():
@@ -244,3 +258,16 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "portal/csrf_failure.html", status=403)
+
+
+class PasswordSetView(auth_views.PasswordResetConfirmView):
+    """The link of the account's first email (provisioning.services.accounts): Django's
+    password-reset token, the password validators, then the login page."""
+
+    template_name = "portal/set_password.html"
+    success_url = reverse_lazy("login")
+    post_reset_login = False
+
+    def form_valid(self, form):
+        messages.success(self.request, gettext("Your password is set: log in with it."))
+        return super().form_valid(form)

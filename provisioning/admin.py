@@ -201,6 +201,9 @@ class PlatformAdmin(admin.ModelAdmin):
         "retry_dns_assist",
         "resend_email",
         "cancel_platforms",
+        "suspend_platforms",
+        "resume_platforms",
+        "terminate_platforms",
     ]
     change_form_template = "admin/provisioning/platform/change_form.html"
 
@@ -324,6 +327,73 @@ class PlatformAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel", permissions=["change"])
     def cancel_platforms(self, request, queryset):
         self._each(request, queryset, services.platform_cancel, "cancelled")
+
+    # The billing system's actions, for operators, after a confirmation page.
+
+    def _confirmed(
+        self,
+        request,
+        queryset,
+        *,
+        title: str,
+        consequence: str,
+        service,
+        done: str,
+        asks_reason: bool = False,
+    ):
+        if request.POST.get("confirmed") == "yes":
+            kwargs = {"reason": request.POST.get("reason", "").strip()[:500]} if asks_reason else {}
+            self._each(request, queryset, service, done, **kwargs)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "consequence": consequence,
+            "platforms": queryset,
+            "action": request.POST.get("action"),
+            "asks_reason": asks_reason,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/provisioning/platform/confirm_action.html", context)
+
+    @admin.action(description="Suspend…", permissions=["change"])
+    def suspend_platforms(self, request, queryset):
+        return self._confirmed(
+            request,
+            queryset,
+            title="Suspend these platforms?",
+            consequence="Nothing is deleted. The customer sees the platform suspended, with the "
+            "reason below, and cannot configure or validate it until it is resumed.",
+            service=services.platform_suspend,
+            done="suspended",
+            asks_reason=True,
+        )
+
+    @admin.action(description="Resume…", permissions=["change"])
+    def resume_platforms(self, request, queryset):
+        return self._confirmed(
+            request,
+            queryset,
+            title="Resume these platforms?",
+            consequence="Each goes back to the state it was suspended in, and its work resumes.",
+            service=services.platform_resume,
+            done="resumed",
+        )
+
+    @admin.action(description="Terminate…", permissions=["change"])
+    def terminate_platforms(self, request, queryset):
+        return self._confirmed(
+            request,
+            queryset,
+            title="Terminate these platforms?",
+            consequence="This cannot be undone. The DNS records the portal wrote are removed, "
+            "the certificate is revoked and its private key destroyed, the customer is told by "
+            "email, the platform leaves the customer space; its addresses return to the pools "
+            "after the quarantine (ADDRESS_QUARANTINE).",
+            service=services.platform_terminate,
+            done="terminated",
+        )
 
     # Resend page: choose which email goes out again.
 

@@ -20,3 +20,7 @@ class NotAllowed(PortalError):
 class StageFailed(PortalError):
     """A stage's attempt failed: a transient failure is retried with backoff, any other
     fails the stage visibly until an operator retries it."""
+
+
+class Conflict(Refused):
+    """The value is taken: the NIC handle exists, the zone is another account's."""

@@ -66,9 +66,14 @@ class Zone(models.Model):
         return self.name
 
 
-HOLDS_DOMAIN = Q(state__in=DOMAIN_HOLDING_STATES) | Q(
-    state=PlatformState.FAILED, failed_from__in=DOMAIN_HOLDING_STATES
+HOLDS_DOMAIN = (
+    Q(state__in=DOMAIN_HOLDING_STATES)
+    | Q(state=PlatformState.FAILED, failed_from__in=DOMAIN_HOLDING_STATES)
+    | Q(state=PlatformState.SUSPENDED, suspended_from__in=DOMAIN_HOLDING_STATES)
 )
+# Every state a platform may be suspended in, and terminated from.
+SUSPENDABLE_STATES = [*ACTIVE_STATES, PlatformState.READY, PlatformState.FAILED]
+TERMINABLE_STATES = [s for s in PlatformState.values if s != PlatformState.TERMINATED]
 
 
 class Platform(FSMModelMixin, models.Model):
@@ -83,6 +88,9 @@ class Platform(FSMModelMixin, models.Model):
     )
     failed_from = models.CharField(max_length=24, blank=True, choices=PlatformState.choices)
     failure_reason = models.TextField(blank=True)
+    suspended_from = models.CharField(max_length=24, blank=True, choices=PlatformState.choices)
+    suspension_reason = models.TextField(blank=True, help_text="shown to the customer")
+    terminated_at = models.DateTimeField(null=True, blank=True)
 
     domain = models.CharField(max_length=253, blank=True, help_text="A-label form")
     server_name = models.CharField(max_length=253, blank=True, help_text="A-label form")
@@ -134,6 +142,11 @@ class Platform(FSMModelMixin, models.Model):
             models.Index(fields=["state", "due_at"]),
             models.Index(fields=["dns_state"]),
             models.Index(fields=["domain"]),
+            # GET /api/orders/: keyset pagination on (updated_at, id), all or per account.
+            models.Index(fields=["updated_at", "id"], name="platform_updated_id_idx"),
+            models.Index(
+                fields=["account", "updated_at", "id"], name="platform_account_updated_idx"
+            ),
         ]
         constraints = [
             # Choosing a name proves nothing: several platforms may wait for validation on
@@ -280,6 +293,26 @@ class Platform(FSMModelMixin, models.Model):
         target=PlatformState.CANCELLED,
     )
     def cancel(self) -> None:
+        self.due_at = None
+
+    @transition(field=state, source=SUSPENDABLE_STATES, target=PlatformState.SUSPENDED)
+    def suspend(self, *, reason: str) -> None:
+        self.suspended_from = self.state
+        self.suspension_reason = reason
+
+    @transition(
+        field=state, source=PlatformState.SUSPENDED, target=RETURN_VALUE(*SUSPENDABLE_STATES)
+    )
+    def unsuspend(self) -> str:
+        """Back to the state the platform was suspended in."""
+        target = self.suspended_from
+        self.suspended_from = ""
+        self.suspension_reason = ""
+        return target
+
+    @transition(field=state, source=TERMINABLE_STATES, target=PlatformState.TERMINATED)
+    def terminate(self) -> None:
+        self.terminated_at = timezone.now()
         self.due_at = None
 
     # The DNS track's transitions; the services in provisioning.services.dns call them.
@@ -515,3 +548,21 @@ class DkimKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.selector} ({self.domain})"
+
+
+class OrderRequest(models.Model):
+    """An Idempotency-Key of POST /api/orders/ and the first answer to it. Inserted in the
+    order's transaction: the unique key makes a second platform for one key impossible, a
+    concurrent request waiting on the first one's row until it commits."""
+
+    key = models.CharField(max_length=255, unique=True)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical body")
+    platform = models.OneToOneField(
+        Platform, null=True, on_delete=models.CASCADE, related_name="order_request"
+    )
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -213,10 +213,18 @@ def domain_zone_snippet(domain: Domain) -> str:
     return render_zone_snippet(mail, extra=expected[: len(expected) - len(mail.records)])
 
 
+def current_domains(domains: QuerySet) -> QuerySet:
+    """Domains not being removed, with their DKIM keys; also a Prefetch's queryset (to_attr
+    "current_domains") for a page of platforms, so that a page costs the same queries."""
+    return domains.filter(removed_at=None).prefetch_related("dkim_keys")
+
+
 def domains_summary(platform: Platform) -> list[dict]:
     """The API's contract: [{"name", "mode", "state", "records": [{"name", "type", "value",
     "status"}]}], names as A-labels, the ownership CNAME while it is needed."""
-    domains = list(platform.domains.filter(removed_at=None).prefetch_related("dkim_keys"))
+    domains = getattr(platform, "current_domains", None)
+    if domains is None:
+        domains = list(current_domains(platform.domains.all()))
     for domain in domains:
         domain.platform = platform
     return [

@@ -39,6 +39,8 @@ class JobKind(models.TextChoices):
     FINALISE = "finalise", "Finalisation"
     DOMAIN_ASSIST = "domain_assist", "Domains: DNS Assist"
     DOMAIN_CHECK = "domain_check", "Domains: checks"
+    TERMINATE = "terminate", "Termination (clean-up)"
+    RELEASE_ADDRESSES = "release_addresses", "Addresses back to the pools (after quarantine)"
 
 
 # A platform's job: a kind, or a function of the platform when it depends on its choices.
@@ -180,6 +182,20 @@ PLATFORM = Track(
             template="portal/states/failed.html",
         ),
         State("cancelled", pgettext_lazy("platform state", "Cancelled"), customer_sees=False),
+        # The billing system's (or an operator's) hold, e.g. an unpaid invoice: nothing is
+        # deleted, the customer sees it and why, and cannot configure or validate it.
+        State(
+            "suspended",
+            pgettext_lazy("platform state", "Suspended"),
+            template="portal/states/suspended.html",
+        ),
+        # Ended: its clean-up is owed work (provisioning.services.termination).
+        State(
+            "terminated",
+            pgettext_lazy("platform state", "Terminated"),
+            job=JobKind.TERMINATE,
+            customer_sees=False,
+        ),
     ],
 )
 PlatformState = PLATFORM.choices

@@ -2,12 +2,14 @@
 (provisioning.services.JOBS)."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 
 from outbox import owed
 from outbox.errors import PortalError
+from provisioning import services
 from provisioning.models import Job
 from provisioning.services import JOBS
 from provisioning.services.common import Stage
@@ -49,3 +51,10 @@ def _failed(job: Job, stage: Stage, error: str, *, transient: bool) -> None:
 @shared_task(name="provisioning.tasks.dispatch_due_jobs")
 def dispatch_due_jobs() -> int:
     return owed.dispatch_due(Job)
+
+
+@shared_task(name="provisioning.tasks.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    return services.ordering.idempotency_keys_purge(
+        older_than=timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL)
+    )

@@ -7,15 +7,33 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("portal", "operations", "provisioning", "zones", "certificates", "notifications", "outbox")
+APPS = (
+    "portal",
+    "operations",
+    "provisioning",
+    "zones",
+    "certificates",
+    "notifications",
+    "webhooks",
+    "outbox",
+)
 # Which apps each app may import (itself aside).
 MAY_IMPORT = {
-    "portal": {"operations", "provisioning", "zones", "certificates", "notifications", "outbox"},
-    "operations": {"provisioning", "zones", "certificates", "notifications", "outbox"},
-    "provisioning": {"zones", "certificates", "notifications", "outbox"},
+    "portal": {
+        "operations",
+        "provisioning",
+        "zones",
+        "certificates",
+        "notifications",
+        "webhooks",
+        "outbox",
+    },
+    "operations": {"provisioning", "zones", "certificates", "notifications", "webhooks", "outbox"},
+    "provisioning": {"zones", "certificates", "notifications", "webhooks", "outbox"},
     "zones": {"outbox"},
     "certificates": {"outbox"},
     "notifications": {"outbox"},
+    "webhooks": {"outbox"},
     "outbox": set(),
     "tests": {*APPS, "harness"},
     "benchmarks": {*APPS, "harness"},

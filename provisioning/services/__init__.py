@@ -7,6 +7,7 @@
 - ``finalisation``: the wait, then ready and its email;
 - ``domains``: the customer's mail domains after ready (DNS Assist, checks, removal);
 - ``people``: an operator's retry and cancellation, resends asked by people;
+- ``termination``: the billing system's suspension, resumption and termination;
 - ``common``: what they all do alike (lock, record the event, owe a job, queue an email).
 
 Each transition is one function that runs in one transaction, records its event and owes
@@ -14,7 +15,14 @@ its effects (outbox rows, sent after commit). ``JOBS`` maps each job kind to the
 that does it; provisioning.tasks runs them.
 """
 
-from provisioning.services import certificate, dns, domains, finalisation, ordering
+from provisioning.services import (
+    certificate,
+    dns,
+    domains,
+    finalisation,
+    ordering,
+    termination,
+)
 from provisioning.services.certificate import (
     platform_acme_dns,
     platform_acme_manual,
@@ -48,8 +56,20 @@ from provisioning.services.people import (
     platform_retry,
 )
 from provisioning.services.setup import platform_configure
+from provisioning.services.termination import (
+    platform_resume,
+    platform_suspend,
+    platform_terminate,
+)
 
-JOBS = {**ordering.JOBS, **dns.JOBS, **certificate.JOBS, **finalisation.JOBS, **domains.JOBS}
+JOBS = {
+    **ordering.JOBS,
+    **dns.JOBS,
+    **certificate.JOBS,
+    **finalisation.JOBS,
+    **domains.JOBS,
+    **termination.JOBS,
+}
 
 __all__ = [
     "JOBS",
@@ -81,5 +101,8 @@ __all__ = [
     "platform_fail",
     "platform_make_ready",
     "platform_order",
+    "platform_resume",
     "platform_retry",
+    "platform_suspend",
+    "platform_terminate",
 ]

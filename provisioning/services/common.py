@@ -12,6 +12,8 @@ from notifications.services import EmailAlreadyQueued, email_queue
 from outbox import owed
 from provisioning.models import Job, JobKind, Platform, PlatformEvent
 from provisioning.states import ACTIVE_STATES
+from webhooks.models import EventType
+from webhooks.services import webhook_event_owe
 
 SYSTEM = "system"
 
@@ -100,6 +102,7 @@ def platform_fail(*, platform_id: int, reason: str, actor: str = SYSTEM) -> None
         return
     platform.fail(reason=reason)
     moved(platform, actor, reason)
+    webhook_event_owe(platform, EventType.FAILED, reason=reason)
 
 
 @dataclass(frozen=True)

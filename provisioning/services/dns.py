@@ -32,6 +32,9 @@ from zones.errors import DnsError
 from zones.mail import relative_name
 from zones.writers import get_writer
 
+# No DNS work for a platform ended or on hold (termination removes what DNS Assist wrote).
+ENDED_OR_HELD = (PlatformState.CANCELLED, PlatformState.SUSPENDED, PlatformState.TERMINATED)
+
 
 def expected_records(platform: Platform) -> list[dict]:
     """The records the server name needs, as the customer must create them."""
@@ -80,7 +83,7 @@ def platform_dns_assist(*, platform_id: int) -> None:
     """DNS Assist: A and AAAA written into the account's zone, then read back from the
     primary. Safe to run twice: the writer leaves records that are already right alone."""
     platform = Platform.objects.select_related("account").get(pk=platform_id)
-    if not platform.dns_assist or platform.state == PlatformState.CANCELLED:
+    if not platform.dns_assist or platform.state in ENDED_OR_HELD:
         return
     if platform.dns_state in (DnsState.ASSISTED, DnsState.VERIFIED):
         return  # written by an earlier attempt, or right already
@@ -140,7 +143,7 @@ def _next_dns_check(platform: Platform):
 
 
 def _dns_checks_over(platform: Platform) -> bool:
-    if platform.state in (PlatformState.CANCELLED, PlatformState.FAILED):
+    if platform.state in (PlatformState.FAILED, *ENDED_OR_HELD):
         return True
     if platform.dns_state in (DnsState.VERIFIED, DnsState.ERROR):
         return True

@@ -12,6 +12,8 @@ from provisioning import links
 from provisioning.models import DnsState, JobKind, Platform, PlatformState
 from provisioning.services.common import SYSTEM, Stage, locked, moved, owe_job, queue_platform_email
 from provisioning.services.dns import expected_records
+from webhooks.models import EventType
+from webhooks.services import webhook_event_owe
 
 
 def platform_finalise(platform: Platform) -> None:
@@ -47,6 +49,7 @@ def platform_make_ready(*, platform_id: int) -> Later | None:
     platform.make_ready()
     moved(platform, SYSTEM, "Finalisation complete.")
     queue_platform_email(platform, "ready", context=ready_email_context(platform))
+    webhook_event_owe(platform, EventType.READY, server_name=platform.server_name)
     return None
 
 

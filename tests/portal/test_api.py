@@ -92,7 +92,7 @@ def test_unknown_order_is_404(client):
     assert response.status_code == 404
 
 
-def test_get_is_not_allowed_on_the_collection(client):
-    assert (
-        client.get("/api/orders/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 405
-    )
+def test_delete_is_not_allowed_on_the_collection(client):
+    response = client.delete("/api/orders/", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, POST"

@@ -72,3 +72,32 @@ def test_email_preview_is_rendered_in_a_sandbox(operator_client, mailbox):
     page = operator_client.get(f"/admin/notifications/email/{email.pk}/change/").content.decode()
     assert '<iframe sandbox="" srcdoc="' in page
     assert "Configurer ma plateforme" in page
+
+
+def test_operators_suspend_resume_and_terminate_after_confirming(operator_client, mailbox):
+    platform = delivered_platform(AccountFactory())
+    changelist = "/admin/provisioning/platform/"
+    chosen = {"_selected_action": [platform.pk]}
+
+    confirm = operator_client.post(changelist, {"action": "suspend_platforms", **chosen})
+    assert "Suspend these platforms?" in confirm.content.decode()
+    assert Platform.objects.get(pk=platform.pk).state == "awaiting_setup"  # not yet
+    done = operator_client.post(
+        changelist,
+        {"action": "suspend_platforms", "confirmed": "yes", "reason": "Unpaid", **chosen},
+        follow=True,
+    )
+    assert "suspended" in done.content.decode()
+    platform.refresh_from_db()
+    assert (platform.state, platform.suspension_reason) == ("suspended", "Unpaid")
+    assert platform.events.filter(kind="suspended", actor="staff:operator").exists()
+
+    operator_client.post(changelist, {"action": "resume_platforms", "confirmed": "yes", **chosen})
+    assert Platform.objects.get(pk=platform.pk).state == "awaiting_setup"
+
+    confirm = operator_client.post(changelist, {"action": "terminate_platforms", **chosen})
+    assert "cannot be undone" in confirm.content.decode()
+    operator_client.post(
+        changelist, {"action": "terminate_platforms", "confirmed": "yes", **chosen}
+    )
+    assert Platform.objects.get(pk=platform.pk).state == "terminated"
