@@ -51,6 +51,16 @@ urlpatterns = [
     path(
         "platforms/<str:service>/certificate-chain.pem", views.platform_chain, name="platform-chain"
     ),
+    path(
+        "platforms/<str:service>/validation-method/",
+        views.platform_validation_method,
+        name="platform-validation-method",
+    ),
+    path(
+        "platforms/<str:service>/check-certificate-dns/",
+        views.platform_check_certificate_dns,
+        name="platform-check-certificate-dns",
+    ),
     path("dcv/<int:order_number>/<str:token>/", dcv, name="dcv"),
     path("api/orders/", orders, name="api-orders"),
     path("api/orders/<str:service>/", order_detail, name="api-order-detail"),

@@ -29,15 +29,15 @@ def status_url(platform) -> str:
     return settings.PORTAL_BASE_URL + reverse("platform", args=[platform.service])
 
 
-def dcv_token(platform) -> str:
-    data = {"service": platform.service, "order": platform.order_number}
+def dcv_token(platform, order_number: int | None = None) -> str:
+    """The validation link's token; a renewal's link names the renewal order's number."""
+    data = {"service": platform.service, "order": order_number or platform.order_number}
     return signing.dumps(data, salt=DCV_SALT, compress=True)
 
 
-def dcv_url(platform) -> str:
-    return settings.PORTAL_BASE_URL + reverse(
-        "dcv", args=[platform.order_number, dcv_token(platform)]
-    )
+def dcv_url(platform, order_number: int | None = None) -> str:
+    number = order_number or platform.order_number
+    return settings.PORTAL_BASE_URL + reverse("dcv", args=[number, dcv_token(platform, number)])
 
 
 def _load(token: str, *, salt: str, max_age: int) -> dict:

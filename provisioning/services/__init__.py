@@ -5,6 +5,8 @@
 - ``dns``: DNS Assist, the instructions email and the checks (the DNS track);
 - ``certificate``: the certificate order and its validation (emailed code or DNS-01);
 - ``finalisation``: the wait, then ready and its email;
+- ``renewal``: the certificate's renewal, owed when it is issued, and its reminders;
+- ``validation``: validation by DNS record, and the switch between email and DNS record;
 - ``people``: an operator's retry and cancellation, resends asked by people;
 - ``common``: what they all do alike (lock, record the event, owe a job, queue an email).
 
@@ -13,7 +15,14 @@ its effects (outbox rows, sent after commit). ``JOBS`` maps each job kind to the
 that does it; provisioning.tasks runs them.
 """
 
-from provisioning.services import certificate, dns, finalisation, ordering
+from provisioning.services import (
+    certificate,
+    dns,
+    finalisation,
+    ordering,
+    renewal,
+    validation,
+)
 from provisioning.services.certificate import (
     platform_acme_dns,
     platform_acme_manual,
@@ -36,9 +45,21 @@ from provisioning.services.people import (
     platform_email_resend,
     platform_retry,
 )
+from provisioning.services.renewal import platform_certificate_revoke_replace
 from provisioning.services.setup import platform_configure
+from provisioning.services.validation import (
+    platform_certificate_dns_check_now,
+    platform_validation_method_change,
+)
 
-JOBS = {**ordering.JOBS, **dns.JOBS, **certificate.JOBS, **finalisation.JOBS}
+JOBS = {
+    **ordering.JOBS,
+    **dns.JOBS,
+    **certificate.JOBS,
+    **finalisation.JOBS,
+    **renewal.JOBS,
+    **validation.JOBS,
+}
 
 __all__ = [
     "JOBS",
@@ -49,7 +70,9 @@ __all__ = [
     "platform_acme_dns",
     "platform_acme_manual",
     "platform_cancel",
+    "platform_certificate_dns_check_now",
     "platform_certificate_request",
+    "platform_certificate_revoke_replace",
     "platform_configure",
     "platform_dcv_resend",
     "platform_dcv_submit",
@@ -63,4 +86,5 @@ __all__ = [
     "platform_make_ready",
     "platform_order",
     "platform_retry",
+    "platform_validation_method_change",
 ]
