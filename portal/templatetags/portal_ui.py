@@ -83,6 +83,7 @@ def duration(seconds) -> str:
     return words
 
 
+@register.filter
 def step_label(label) -> str:
     """A guide step's label (provisioning.states.Step), in the page's language."""
     return str(label)
