@@ -259,10 +259,10 @@ class PlatformAdmin(admin.ModelAdmin):
         if not flag:
             return f"{order.not_after:%Y-%m-%d}"
         return format_html(
-            '<strong class="certificate-{}" style="color:{}">{:%Y-%m-%d} ({})</strong>',
+            '<strong class="certificate-{}" style="color:{}">{} ({})</strong>',
             flag,
             "#b3261e" if flag == "expired" else "#8a5a00",
-            order.not_after,
+            f"{order.not_after:%Y-%m-%d}",
             flag,
         )
 
