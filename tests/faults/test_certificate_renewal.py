@@ -3,7 +3,7 @@ SMTP, BIND9, pebble), on short certificates: the renewal comes when a third of t
 lifetime is left (CERTIFICATE_RENEW_BEFORE_PERCENT=33), by email, at once within the
 reuse period, unattended with ACME and DNS Assist, and by DNS record; reminders to a
 customer who never validates; and the faults: a worker killed holding the renewal, the CA
-down at renewal time. The README's 120 s lifetime renews at 80 s; these use 30 to 45 s
+down at renewal time. The README's 120 s lifetime renews at 80 s; these use 21 to 36 s
 lifetimes, the same arithmetic, to keep the suite fast."""
 
 import re
@@ -82,7 +82,7 @@ def start(portal) -> None:
 def test_email_renewal_sends_a_new_validation_at_two_thirds_and_the_code_renews(
     portal, dns, smtp, settings
 ):
-    renewal_settings(settings, lifetime=45, reuse=0)
+    renewal_settings(settings, lifetime=36, reuse=0)
     start(portal)
     platform, customer = ready_platform(portal, dns, smtp)
     first = platform.certificate
@@ -118,7 +118,7 @@ def test_email_renewal_sends_a_new_validation_at_two_thirds_and_the_code_renews(
 
 
 def test_within_the_reuse_period_renewal_sends_no_validation_email(portal, dns, smtp, settings):
-    renewal_settings(settings, lifetime=30, reuse=3600)
+    renewal_settings(settings, lifetime=21, reuse=3600)
     start(portal)
     platform, _customer = ready_platform(portal, dns, smtp)
     first = platform.certificate
@@ -135,7 +135,7 @@ def test_within_the_reuse_period_renewal_sends_no_validation_email(portal, dns, 
 def test_a_customer_who_never_validates_gets_the_reminders_in_order_then_is_flagged(
     portal, dns, smtp, settings
 ):
-    renewal_settings(settings, lifetime=40, reuse=0, reminders=[12, 8, 4])
+    renewal_settings(settings, lifetime=33, reuse=0, reminders=[9, 6, 3])
     start(portal)
     platform, customer = ready_platform(portal, dns, smtp)
     first = platform.certificate
@@ -149,7 +149,7 @@ def test_a_customer_who_never_validates_gets_the_reminders_in_order_then_is_flag
     reminders = smtp.with_subject("Reminder: validate the renewal")
     assert [m["X-Envelope-To"] for m in reminders] == [platform.account.email] * 3
     rows = RenewalReminder.objects.filter(order=renewal).order_by("created_at")
-    assert [r.seconds_before for r in rows] == [12, 8, 4]
+    assert [r.seconds_before for r in rows] == [9, 6, 3]
     assert f"/dcv/{renewal.order_number}/" in text_body(reminders[0])
 
     wait_until(lambda: first.not_after.timestamp() < time.time(), timeout=20, what="expiry")
