@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -231,8 +232,16 @@ def platform_validation_method(request: HttpRequest, service: str) -> HttpRespon
 @login_required
 @require_http_methods(["POST"])
 def platform_check_certificate_dns(request: HttpRequest, service: str) -> HttpResponse:
-    """ "Check now" for the certificate's TXT record."""
+    """The customer's "check now" of the certificate's TXT record (at most one every few
+    seconds: each asks the zone's servers)."""
     platform = _own_platform(request, service)
+    if not cache.add(
+        f"certificate-dns-check:{platform.pk}", True, timeout=selectors.DNS_CHECK_NOW_SPACING
+    ):
+        messages.info(
+            request, gettext("The record was checked a few seconds ago; try again shortly.")
+        )
+        return redirect("platform", service=service)
     try:
         issued = services.platform_certificate_dns_check_now(
             platform_id=platform.pk, actor=services.actor_for(request.user)

@@ -194,7 +194,7 @@ def dcv_email_send(platform: Platform, order: CertificateOrder, *, actor: str) -
 def platform_acme_dns(*, platform_id: int) -> None:
     """ACME with DNS Assist: the DNS-01 record written and removed by the portal."""
     platform = Platform.objects.select_related("account", "certificate").get(pk=platform_id)
-    if platform.state != PlatformState.CERTIFICATE_PENDING or _domain_lost(platform):
+    if platform.state != PlatformState.CERTIFICATE_PENDING or domain_lost(platform):
         return
     zone = managed_zone(platform.account, platform.domain)
     if zone is None:
@@ -210,7 +210,7 @@ def platform_acme_manual(*, platform_id: int) -> Later | None:
     the order is completed once the record is served. Returns when to look again."""
     platform = Platform.objects.select_related("account", "certificate").get(pk=platform_id)
     first = platform.state == PlatformState.CERTIFICATE_PENDING
-    if first and _domain_lost(platform):
+    if first and domain_lost(platform):
         return None
     order = platform.certificate if first else selectors.certificate_renewal(platform)
     if order is None or order.backend != Backend.ACME:
@@ -229,7 +229,7 @@ def platform_acme_manual(*, platform_id: int) -> Later | None:
     return None
 
 
-def _domain_lost(platform: Platform) -> bool:
+def domain_lost(platform: Platform) -> bool:
     """Another platform holds the domain: no certificate for it (back to setup). Read
     without the row lock first: a job talks to the CA unlocked."""
     if not selectors.domain_held(platform.domain, excluding=platform):

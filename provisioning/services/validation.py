@@ -44,6 +44,8 @@ def platform_certificate_dns(*, platform_id: int) -> Later | None:
     order = selectors.certificate_awaiting(platform)
     if order is None or order.method != Method.DNS:
         return None
+    if order.renewal_of_id is None and certificate.domain_lost(platform):
+        return None  # another platform proved control first: back to setup
     if platform.dns_assist:
         _record_write(platform, order)
     issued = _check(platform, order)
