@@ -20,7 +20,7 @@ import pytest
 import redis
 from django.db import connection
 
-from harness.processes import die_with_parent
+from harness.processes import die_with_parent, free_port  # noqa: F401 (tests import free_port from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import redis
 
-from harness.processes import free_port
 from tests.bind import BindServer
 from tests.browser.conftest import (  # noqa: F401 (fixtures used by this package's tests)
     CHROMIUM,
@@ -33,7 +32,7 @@ from tests.deploy.stack import (
     write_environment_file,
 )
 from tests.deploy.tls import Tls, make_tls
-from tests.processes import BeatProcess, RedisServer, WorkerProcess, database_url
+from tests.processes import BeatProcess, RedisServer, WorkerProcess, database_url, free_port
 from tests.processes import use_broker as publish_to
 
 HOST = "127.0.0.1"  # the browser's address; nginx reaches gunicorn from 127.0.0.2
