@@ -101,8 +101,9 @@ def _renewal_started(platform: Platform, order: CertificateOrder, code: str | No
         owe_job_once(platform, JobKind.CERTIFICATE_DNS)
     elif not platform.dns_assist:
         owe_job_once(platform, JobKind.ACME_MANUAL)
-    if order.backend == Backend.INTERNAL or not platform.dns_assist:
-        # The customer has a part to play: reminders until it is done.
+    if order.method == Method.EMAIL or not platform.dns_assist:
+        # The customer has a part to play (DNS Assist writes the records otherwise):
+        # reminders until it is done.
         owe_job_once(platform, JobKind.RENEWAL_REMINDER)
 
 
