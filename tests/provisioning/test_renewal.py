@@ -316,3 +316,50 @@ def test_the_first_validation_email_is_in_the_accounts_language(dns, mailbox):
     [dcv] = mailbox.with_subject("Domain Control Validation")
     assert f"commande n° {platform.order_number}" in text_body(dcv)
     assert Email.objects.get(kind="dcv").language == "fr"
+
+
+def test_renewal_by_dns_record_with_dns_assist_needs_nobody(dns, mailbox, settings):
+    settings.DCV_REUSE_PERIOD = 0
+    account = AccountFactory(zones=[dns.zone], language="en")
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    set_up(platform, domain=dns.zone, dns_assist=True, method="dns")
+    work_off()
+    finish_finalisation()
+    platform.refresh_from_db()
+    first = platform.certificate
+    assert platform.state == "ready" and first.method == "dns"
+    mailbox.messages.clear()
+
+    renewal_due_now(platform)
+    platform.refresh_from_db()
+    assert platform.certificate.renewal_of == first
+    assert platform.certificate.status == "issued" and platform.certificate.method == "dns"
+    assert [m["Subject"] for m in mailbox.messages] == [
+        f"[{account.nic}] The SSL certificate of {platform.service} is renewed until "
+        f"{platform.certificate.not_after:%Y-%m-%d}"
+    ]
+    assert dns.served(f"_dnsauth.exchange.{dns.zone}", "TXT") == set()
+    assert not Job.objects.filter(platform=platform, kind="renewal_reminder").exists()
+
+
+def test_the_setup_form_refuses_an_unknown_validation_method(dns, mailbox):
+    account = AccountFactory(language="en")
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = Client()
+    client.force_login(account.users.get())
+    response = client.post(
+        f"/setup/{links.setup_token(platform)}/",
+        {
+            "service": platform.service,
+            "subdomain": "exchange",
+            "domain": dns.zone,
+            "validation_email": "hostmaster",
+            "validation_method": "carrier-pigeon",
+        },
+    )
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    platform.refresh_from_db()
+    assert platform.state == "awaiting_setup"
