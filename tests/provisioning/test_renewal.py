@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from cryptography import x509
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -245,6 +246,9 @@ def test_dns_method_without_dns_assist_shows_the_record_and_issues_once_served(d
     assert "The record is not served yet" in response.content.decode()
 
     dns.set_records(name, "TXT", [f'"{value.group(1)}"'])  # as the customer would
+    response = client.post(f"/platforms/{platform.service}/check-certificate-dns/", follow=True)
+    assert "checked a few seconds ago" in response.content.decode()  # each asks the servers
+    cache.clear()  # a few seconds later
     response = client.post(f"/platforms/{platform.service}/check-certificate-dns/", follow=True)
     assert "the certificate is issued" in response.content.decode()
     platform.refresh_from_db()
