@@ -83,6 +83,8 @@ def test_login_and_setup_with_the_keyboard_only(portal, in_process_worker, scree
         keyboard.press("ArrowDown")
     expect(page.get_by_label("Validation e-mail")).to_have_value("hostmaster")
     keyboard.press("Tab")
+    assert focused(page) == "validation_method"  # e-mail, the guide's method, stays chosen
+    keyboard.press("Tab")
     assert focused(page) == "dns_assist"
     keyboard.press("Space")
     expect(page.get_by_label("DNS Assist", exact=True)).to_be_checked()
