@@ -225,7 +225,7 @@ def test_acme_with_dns_assist_renews_unattended(portal, dns, smtp, settings, peb
 def test_a_worker_killed_holding_the_renewal_is_taken_over_and_sends_once(
     portal, dns, smtp, settings
 ):
-    renewal_settings(settings, lifetime=30, reuse=0)
+    renewal_settings(settings, lifetime=21, reuse=0)
     start(portal)
     platform, _customer = ready_platform(portal, dns, smtp)
     first = platform.certificate
