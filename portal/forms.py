@@ -46,6 +46,19 @@ class SetupForm(forms.Form):
             "it must exist and you must be able to read it."
         ),
     )
+    validation_method = forms.ChoiceField(
+        label=gettext_lazy("Certificate validation"),
+        choices=[
+            ("email", gettext_lazy("By e-mail: a code sent to the validation address")),
+            ("dns", gettext_lazy("By DNS record: a TXT record in the domain's zone")),
+        ],
+        initial="email",
+        required=False,
+        help_text=gettext_lazy(
+            "With DNS Assist we write the TXT record ourselves; otherwise your platform's "
+            "page shows the record to add."
+        ),
+    )
     dns_assist = forms.BooleanField(
         label=gettext_lazy("DNS Assist"),
         required=False,
@@ -79,6 +92,9 @@ class SetupForm(forms.Form):
                 gettext("This form belongs to another platform. Reload the page and try again.")
             )
         return self.cleaned_data["service"]
+
+    def clean_validation_method(self) -> str:
+        return self.cleaned_data["validation_method"] or "email"
 
     def clean_domain(self) -> str:
         try:
@@ -130,6 +146,20 @@ class SetupForm(forms.Form):
         return gettext("managed: %(zones)s") % {
             "zones": ", ".join(display_domain(z) for z in self.managed_zones)
         }
+
+
+class ValidationMethodForm(forms.Form):
+    """Switch how the certificate waiting for validation is validated."""
+
+    default_renderer = CUSTOMER_FORM_RENDERER
+
+    validation_method = forms.ChoiceField(
+        label=gettext_lazy("Validate the certificate"),
+        choices=[
+            ("email", gettext_lazy("By e-mail")),
+            ("dns", gettext_lazy("By DNS record")),
+        ],
+    )
 
 
 class DcvResendForm(forms.Form):

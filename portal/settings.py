@@ -316,3 +316,11 @@ CERTIFICATE_LIFETIME = (
 CERTIFICATE_RENEW_BEFORE_PERCENT = env.int("CERTIFICATE_RENEW_BEFORE_PERCENT", default=33)
 # Seconds a validation of the name is reused for a renewal; empty means the BR maximum in force.
 DCV_REUSE_PERIOD = env.int("DCV_REUSE_PERIOD") if env.str("DCV_REUSE_PERIOD", default="") else None
+# While a renewal waits for the customer, a reminder goes to the account's reference address
+# this many seconds before the current certificate ends (each once): 30, 14, 7, 3 and 1 days.
+RENEWAL_REMINDER_SECONDS = sorted(
+    env.list(
+        "RENEWAL_REMINDER_SECONDS", cast=int, default=[2592000, 1209600, 604800, 259200, 86400]
+    ),
+    reverse=True,
+)

@@ -78,6 +78,16 @@ urlpatterns = [
         domains.domain_zone_file,
         name="domain-zone-file",
     ),
+    path(
+        "platforms/<str:service>/validation-method/",
+        views.platform_validation_method,
+        name="platform-validation-method",
+    ),
+    path(
+        "platforms/<str:service>/check-certificate-dns/",
+        views.platform_check_certificate_dns,
+        name="platform-check-certificate-dns",
+    ),
     path("dcv/<int:order_number>/<str:token>/", dcv, name="dcv"),
     path("api/", include((api.urlpatterns, "api"), namespace="api")),
     path(

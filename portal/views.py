@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -16,7 +17,7 @@ from certificates.forms import DcvCodeForm
 from certificates.services import DcvOutcome
 from outbox.errors import PortalError
 from portal import ratelimit
-from portal.forms import DcvResendForm, SetupForm
+from portal.forms import DcvResendForm, SetupForm, ValidationMethodForm
 from provisioning import links, selectors, services
 from provisioning.errors import NotAllowed, Refused
 from provisioning.models import DnsState, Platform, PlatformState
@@ -39,6 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
             if platform.state == PlatformState.AWAITING_SETUP
             else reverse("platform", args=[platform.service])
         )
+        platform.certificate_flag = selectors.certificate_flag(platform.certificate)
     return render(
         request,
         "portal/home.html",
@@ -94,6 +96,7 @@ def setup(request: HttpRequest, token: str) -> HttpResponse:
                 domain=data["domain"],
                 validation_email=data["validation_email"],
                 dns_assist=data["dns_assist"],
+                validation_method=data["validation_method"],
             )
         except Refused as refusal:
             if refusal.field is None:  # configured meanwhile: show its state
@@ -125,6 +128,7 @@ def _own_platform(request: HttpRequest, service: str) -> Platform:
 @require_http_methods(["GET"])
 def platform_status(request: HttpRequest, service: str) -> HttpResponse:
     platform = _own_platform(request, service)
+    awaiting = selectors.certificate_awaiting(platform)
     return render(
         request,
         "portal/status.html",
@@ -133,6 +137,10 @@ def platform_status(request: HttpRequest, service: str) -> HttpResponse:
             "just_configured": request.GET.get("configured") == "1",
             "records": selectors.dns_table(platform),
             "acme_record": selectors.acme_record(platform),
+            "awaiting": awaiting,
+            "dns_validation_record": selectors.certificate_dns_record(awaiting),
+            "certificate_flag": selectors.certificate_flag(platform.certificate),
+            "method_form": ValidationMethodForm(),
             "resend_form": DcvResendForm(platform=platform),
             "finalisation_delay": settings.FINALISATION_DELAY,
             "dns_check_interval": settings.DNS_CHECK_INTERVAL,
@@ -204,6 +212,68 @@ def platform_dcv_resend(request: HttpRequest, service: str) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["POST"])
+def platform_validation_method(request: HttpRequest, service: str) -> HttpResponse:
+    """The customer switches the validation of the certificate waiting (email / DNS)."""
+    platform = _own_platform(request, service)
+    form = ValidationMethodForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, gettext("Choose e-mail or DNS record."))
+        return redirect("platform", service=service)
+    method = form.cleaned_data["validation_method"]
+    try:
+        services.platform_validation_method_change(
+            platform_id=platform.pk, method=method, actor=services.actor_for(request.user)
+        )
+    except PortalError as error:
+        messages.error(request, gettext(error.message))
+    else:
+        messages.success(
+            request,
+            gettext("A new validation e-mail is on its way to %(address)s.")
+            % {"address": platform.validation_email}
+            if method == "email"
+            else gettext(
+                "Add the TXT record shown below to your zone: the certificate is issued as "
+                "soon as we find it."
+            ),
+        )
+    return redirect("platform", service=service)
+
+
+@login_required
+@require_http_methods(["POST"])
+def platform_check_certificate_dns(request: HttpRequest, service: str) -> HttpResponse:
+    """The customer's "check now" of the certificate's TXT record (at most one every few
+    seconds: each asks the zone's servers)."""
+    platform = _own_platform(request, service)
+    if not cache.add(
+        f"certificate-dns-check:{platform.pk}", True, timeout=selectors.DNS_CHECK_NOW_SPACING
+    ):
+        messages.info(
+            request, gettext("The record was checked a few seconds ago; try again shortly.")
+        )
+        return redirect("platform", service=service)
+    try:
+        issued = services.platform_certificate_dns_check_now(
+            platform_id=platform.pk, actor=services.actor_for(request.user)
+        )
+    except PortalError as error:
+        messages.error(
+            request,
+            gettext("The check could not be completed: %(reason)s") % {"reason": error.message},
+        )
+    else:
+        if issued:
+            messages.success(request, gettext("The record was found: the certificate is issued."))
+        else:
+            messages.warning(
+                request, gettext("The record is not served yet: check it and try again later.")
+            )
+    return redirect("platform", service=service)
+
+
+@login_required
 @require_http_methods(["GET"])
 def platform_chain(request: HttpRequest, service: str) -> HttpResponse:
     return chain_download(order=_own_platform(request, service).certificate)
@@ -248,7 +318,7 @@ def dcv(request: HttpRequest, order_number: int, token: str) -> HttpResponse:
             "platform": platform,
             "form": form,
             "result": result,
-            "order": platform.certificate,
+            "order": selectors.certificate_awaiting(platform) or platform.certificate,
             "close_url": reverse("platform", args=[platform.service]),
             "new_code_url": reverse("platform-dcv-resend", args=[platform.service]),
         },

@@ -59,6 +59,21 @@ class StuckFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CertificateExpiringFilter(admin.SimpleListFilter):
+    """Certificates in use within 14 days of their end and not renewed, or ended."""
+
+    title = "certificate expiring"
+    parameter_name = "certificate_expiring"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Expiring or expired, not renewed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(selectors.certificate_expiring_condition())
+        return queryset
+
+
 class ReadOnlyInline(ReadOnlyAdminMixin):
     extra = 0
     can_delete = False
@@ -149,10 +164,18 @@ class PlatformAdmin(admin.ModelAdmin):
         "dns_assist",
         "dns_state",
         "ca_backend",
+        "certificate_ends",
         "created_at",
         "last_event",
     ]
-    list_filter = ["state", "dns_state", "dns_assist", "certificate__backend", StuckFilter]
+    list_filter = [
+        "state",
+        "dns_state",
+        "dns_assist",
+        "certificate__backend",
+        StuckFilter,
+        CertificateExpiringFilter,
+    ]
     search_fields = [
         "service",
         "account__nic",
@@ -183,10 +206,20 @@ class PlatformAdmin(admin.ModelAdmin):
         ),
         (
             "Setup",
-            {"fields": ["domain", "server_name", "validation_email", "dns_assist", "ipv4", "ipv6"]},
+            {
+                "fields": [
+                    "domain",
+                    "server_name",
+                    "validation_email",
+                    "validation_method",
+                    "dns_assist",
+                    "ipv4",
+                    "ipv6",
+                ]
+            },
         ),
         ("DNS", {"fields": ["dns_state", "dns_message", "dns_check_table", "dns_checked_at"]}),
-        ("Certificate", {"fields": ["certificate_details"]}),
+        ("Certificate", {"fields": ["certificate_details", "certificate_history"]}),
         (
             "Times",
             {"fields": ["created_at", "state_changed_at", "configured_at", "due_at", "ready_at"]},
@@ -204,6 +237,7 @@ class PlatformAdmin(admin.ModelAdmin):
         "suspend_platforms",
         "resume_platforms",
         "terminate_platforms",
+        "revoke_and_replace",
     ]
     change_form_template = "admin/provisioning/platform/change_form.html"
 
@@ -238,6 +272,51 @@ class PlatformAdmin(admin.ModelAdmin):
     def ca_backend(self, platform):
         return platform.certificate.backend if platform.certificate else "—"
 
+    @admin.display(description="Certificate ends", ordering="certificate__not_after")
+    def certificate_ends(self, platform):
+        order = platform.certificate
+        if order is None or order.not_after is None:
+            return "—"
+        flag = selectors.certificate_flag(order)
+        if not flag:
+            return f"{order.not_after:%Y-%m-%d}"
+        return format_html(
+            '<strong class="certificate-{}" style="color:{}">{} ({})</strong>',
+            flag,
+            "#b3261e" if flag == "expired" else "#8a5a00",
+            f"{order.not_after:%Y-%m-%d}",
+            flag,
+        )
+
+    @admin.display(description="Certificate history")
+    def certificate_history(self, platform):
+        orders = selectors.certificate_history(platform)
+        if not orders:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    o.order_number,
+                    "current" if o.pk == platform.certificate_id else "",
+                    o.get_status_display(),
+                    o.method,
+                    o.serial or "—",
+                    o.issuer or "—",
+                    o.not_before or "—",
+                    o.not_after or "—",
+                )
+                for o in orders
+            ),
+        )
+        return format_html(
+            "<table><tr><th>Order</th><th></th><th>Status</th><th>Method</th><th>Serial</th>"
+            "<th>Issuer</th><th>Not before</th><th>Not after</th></tr>{}</table>",
+            rows,
+        )
+
     @admin.display(description="Last DNS check")
     def dns_check_table(self, platform):
         if not platform.dns_records:
@@ -262,9 +341,10 @@ class PlatformAdmin(admin.ModelAdmin):
         if order is None:
             return "No certificate order yet"
         details = format_html(
-            "Backend {} · status {}<br>Serial {}<br>Issuer {}<br>Valid {} → {}<br>"
+            "Backend {} · method {} · status {}<br>Serial {}<br>Issuer {}<br>Valid {} → {}<br>"
             "Validation address {} · wrong codes {} · locked {}",
             order.backend,
+            order.method,
             order.status,
             order.serial or "—",
             order.issuer or "—",
@@ -274,7 +354,15 @@ class PlatformAdmin(admin.ModelAdmin):
             order.dcv_attempts,
             "yes" if order.dcv_locked else "no",
         )
-        if order.status != "issued":
+        flag = selectors.certificate_flag(order)
+        if flag:
+            details = format_html(
+                '{}<br><strong style="color:{}">Certificate {}</strong>',
+                details,
+                "#b3261e" if flag == "expired" else "#8a5a00",
+                flag,
+            )
+        if not order.certificate_pem:
             return details
         url = reverse("admin:provisioning_platform_chain", args=[platform.pk])
         return format_html('{}<br><a href="{}">Download the chain (PEM)</a>', details, url)
@@ -393,6 +481,17 @@ class PlatformAdmin(admin.ModelAdmin):
             "after the quarantine (ADDRESS_QUARANTINE).",
             service=services.platform_terminate,
             done="terminated",
+        )
+
+    @admin.action(
+        description="Revoke and replace the certificate (key compromise)", permissions=["change"]
+    )
+    def revoke_and_replace(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            services.platform_certificate_revoke_replace,
+            "certificate revoked, its replacement under way",
         )
 
     # Resend page: choose which email goes out again.

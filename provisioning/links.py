@@ -41,15 +41,17 @@ def domains_url(platform) -> str:
     return settings.PORTAL_BASE_URL + reverse("platform-domains", args=[platform.service])
 
 
-def dcv_token(platform) -> str:
-    data = {"service": platform.service, "order": platform.order_number}
+def dcv_token(platform, order_number: int | None = None) -> str:
+    """The validation link's token; a renewal's link names the renewal order's number."""
+    data = {"service": platform.service, "order": order_number or platform.order_number}
     return signing.dumps(data, salt=DCV_SALT, compress=True)
 
 
-def dcv_link(platform) -> Secret:
+def dcv_link(platform, order_number: int | None = None) -> Secret:
     """The validation link as the CA's email carries it, its token masked when stored."""
-    token = dcv_token(platform)
-    url = settings.PORTAL_BASE_URL + reverse("dcv", args=[platform.order_number, token])
+    number = order_number or platform.order_number
+    token = dcv_token(platform, number)
+    url = settings.PORTAL_BASE_URL + reverse("dcv", args=[number, token])
     return Secret(url, hidden=token)
 
 

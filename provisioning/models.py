@@ -37,6 +37,14 @@ class Language(models.TextChoices):
     ENGLISH = "en", "English"
 
 
+class ValidationMethod(models.TextChoices):
+    """How the customer proves control of the server name to the internal CA (the setup
+    form's `validation_method`); with an ACME CA, DNS-01 whatever this says."""
+
+    EMAIL = "email", "E-mail"
+    DNS = "dns", "DNS record"
+
+
 class Account(models.Model):
     """A customer account of the hoster, known by its NIC handle."""
 
@@ -96,6 +104,9 @@ class Platform(FSMModelMixin, models.Model):
     server_name = models.CharField(max_length=253, blank=True, help_text="A-label form")
     validation_email = models.EmailField(blank=True)
     dns_assist = models.BooleanField("DNS Assist", default=False)
+    validation_method = models.CharField(
+        max_length=5, choices=ValidationMethod.choices, default=ValidationMethod.EMAIL
+    )
     dns_state = FSMField(
         max_length=20, choices=DnsState.choices, default=DnsState.PENDING, protected=True
     )
@@ -266,6 +277,7 @@ class Platform(FSMModelMixin, models.Model):
         self.server_name = ""
         self.validation_email = ""
         self.dns_assist = False
+        self.validation_method = ValidationMethod.EMAIL
         self.certificate = None
         self.configured_at = None
         self.dns_records = []
@@ -566,3 +578,26 @@ class OrderRequest(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class RenewalReminder(models.Model):
+    """A reminder sent about a renewal waiting for the customer, one per threshold before
+    expiry: the unique row is what makes each go once, whatever redelivers the job."""
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="reminders")
+    order = models.ForeignKey(
+        "certificates.CertificateOrder", on_delete=models.CASCADE, related_name="reminders"
+    )
+    seconds_before = models.PositiveIntegerField(help_text="before the current certificate ends")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "seconds_before"], name="renewal_reminder_once_per_threshold"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder {self.seconds_before} s before the end of order {self.order_id}"

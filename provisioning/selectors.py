@@ -6,7 +6,9 @@ from django.conf import settings
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
-from certificates.selectors import acme_txt_record
+from certificates.models import IN_USE, CertificateOrder
+from certificates.policy import EXPIRING_WITHIN
+from certificates.selectors import acme_txt_record, dns_validation_record
 from provisioning.models import BAD, HOLDS_DOMAIN, Account, Domain, DomainMode, Platform, Zone
 from provisioning.rules import RESENDABLE_KINDS, zone_managing
 from provisioning.states import DOMAIN_HOLDING_STATES_OF_DOMAINS, PLATFORM, DomainState
@@ -114,7 +116,7 @@ def dns_table(platform: Platform) -> list[dict]:
 
 def acme_record(platform: Platform):
     """The TXT record the customer must add for ACME without DNS Assist, if any."""
-    order = platform.certificate
+    order = certificate_awaiting(platform)
     if order is None or order.backend != "acme" or platform.dns_assist:
         return None
     return acme_txt_record(order=order)
@@ -249,3 +251,83 @@ def domains_page(platform: Platform) -> list[Domain]:
         domain.table = domain_records_table(domain)
         domain.bad = sum(1 for row in domain.table if row["required"] and row["status"] in BAD)
     return domains
+
+
+# Certificates: Platform.certificate is the current one (the first order until it is
+# issued, then the certificate in force); a renewal is an order whose renewal_of is it.
+
+AWAITING = [CertificateOrder.Status.PENDING, CertificateOrder.Status.FAILED]
+
+
+def current_certificate(platform: Platform) -> CertificateOrder | None:
+    """The certificate the platform's server uses (or the first order, before issuance)."""
+    return platform.certificate
+
+
+def certificate_renewal(platform: Platform) -> CertificateOrder | None:
+    """The renewal of the current certificate, if one was started."""
+    if platform.certificate_id is None:
+        return None
+    return CertificateOrder.objects.filter(renewal_of_id=platform.certificate_id).first()
+
+
+def certificate_awaiting(platform: Platform) -> CertificateOrder | None:
+    """The order waiting for validation: the first one, or the current one's renewal."""
+    order = platform.certificate
+    if order is None:
+        return None
+    if order.status in AWAITING:
+        return order
+    renewal = certificate_renewal(platform)
+    return renewal if renewal is not None and renewal.status in AWAITING else None
+
+
+def certificate_dns_record(order: CertificateOrder | None) -> dict | None:
+    """The TXT record proving control by DNS record, as the status page shows it."""
+    record = dns_validation_record(order=order) if order is not None else None
+    if record is None:
+        return None
+    server_name = order.server_name
+    zone_apex = server_name.split(".", 1)[1] if "." in server_name else server_name
+    return {
+        "name": record.name,
+        "relative_name": record.name.removesuffix(f".{zone_apex}"),
+        "type": "TXT",
+        "value": record.value,
+    }
+
+
+def certificate_history(platform: Platform) -> list[CertificateOrder]:
+    """Every certificate order of the platform, newest first: the renewal under way, the
+    current one, then those it replaced."""
+    orders = []
+    order = certificate_renewal(platform) or platform.certificate
+    while order is not None:
+        orders.append(order)
+        order = order.renewal_of
+    return orders
+
+
+def certificate_expiring_condition(now=None) -> Q:
+    """Platforms whose certificate in use ends within EXPIRING_WITHIN, or has ended, and
+    was not replaced (a renewal in force becomes the platform's certificate)."""
+    now = now or timezone.now()
+    in_use_ending = Q(
+        certificate__status__in=IN_USE, certificate__not_after__lte=now + EXPIRING_WITHIN
+    )
+    ended = Q(certificate__status=CertificateOrder.Status.EXPIRED) | Q(
+        certificate__status__in=IN_USE, certificate__not_after__lte=now
+    )
+    return in_use_ending | ended
+
+
+def certificate_flag(order: CertificateOrder | None, now=None) -> str:
+    """ "expired", "expiring" (within EXPIRING_WITHIN) or "" for a certificate in use."""
+    if order is None or order.not_after is None:
+        return ""
+    now = now or timezone.now()
+    if order.status == CertificateOrder.Status.EXPIRED or order.not_after <= now:
+        return "expired"
+    if order.status in IN_USE and order.not_after <= now + EXPIRING_WITHIN:
+        return "expiring"
+    return ""

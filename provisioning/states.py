@@ -41,6 +41,10 @@ class JobKind(models.TextChoices):
     DOMAIN_CHECK = "domain_check", "Domains: checks"
     TERMINATE = "terminate", "Termination (clean-up)"
     RELEASE_ADDRESSES = "release_addresses", "Addresses back to the pools (after quarantine)"
+    # The certificate's own work, beside the platform's state (a ready platform stays ready).
+    CERTIFICATE_DNS = "certificate_dns", "Certificate DNS record check"
+    CERTIFICATE_RENEW = "certificate_renew", "Certificate renewal"
+    RENEWAL_REMINDER = "renewal_reminder", "Certificate renewal reminder"
 
 
 # A platform's job: a kind, or a function of the platform when it depends on its choices.
@@ -102,11 +106,14 @@ class Track:
 
 
 def _certificate_job(platform) -> JobKind | None:
-    """An ACME order moves on by itself (DNS-01); an emailed code waits for the customer."""
+    """An ACME order moves on by itself (DNS-01), a DNS record is checked until it is
+    served; an emailed code waits for the customer."""
     order = platform.certificate
-    if order is None or order.backend != "acme":
+    if order is None:
         return None
-    return JobKind.ACME_DNS if platform.dns_assist else JobKind.ACME_MANUAL
+    if order.backend == "acme":
+        return JobKind.ACME_DNS if platform.dns_assist else JobKind.ACME_MANUAL
+    return JobKind.CERTIFICATE_DNS if order.method == "dns" else None
 
 
 MINUTES_10 = 600

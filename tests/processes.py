@@ -20,7 +20,7 @@ import pytest
 import redis
 from django.db import connection
 
-from harness.processes import die_with_parent
+from harness.processes import die_with_parent, free_port  # noqa: F401 (tests import free_port from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -50,6 +50,11 @@ SHARED_SETTINGS = (
     "ACME_DIRECTORY_URL",
     "ACME_CA_BUNDLE",
     "ACME_CONTACT_EMAIL",
+    "ACME_EAB_KID",
+    "ACME_EAB_HMAC_KEY",
+    "CERTIFICATE_LIFETIME",
+    "DCV_REUSE_PERIOD",
+    "RENEWAL_REMINDER_SECONDS",
 )
 
 

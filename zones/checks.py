@@ -389,6 +389,12 @@ def nameservers() -> Nameservers:
     return AuthoritativeServers(bootstrap=_resolver(), timeout=settings.DNS_TIMEOUT)
 
 
+def txt_values_served(name: str) -> tuple[str, ...]:
+    """The TXT values of name, asked of its zone's authoritative servers (or
+    DNS_CHECK_RESOLVERS), never a cache: a validation record the customer just added."""
+    return _follow(nameservers(), _owner(name), "TXT")
+
+
 def check_mail_records(
     *,
     records: Sequence[ExpectedRecord],

@@ -35,6 +35,10 @@ OTHER_APPS_TEXTS = [
         "The DNS zone of this domain is managed by another customer account: choose a domain "
         "whose zone you manage, or that no account manages."
     ),
+    # provisioning.services.validation (the switch of validation method)
+    gettext_noop("The certificate is not waiting for validation."),
+    gettext_noop("This is already the validation method."),
+    gettext_noop("This certificate authority validates through DNS only."),
     # certificates.forms.DcvCodeForm (certificates.dcv translates its own messages)
     gettext_noop("Validation code"),
     gettext_noop("Paste the code from the validation e-mail; dashes and spaces do not matter."),

@@ -6,6 +6,8 @@
 - ``certificate``: the certificate order and its validation (emailed code or DNS-01);
 - ``finalisation``: the wait, then ready and its email;
 - ``domains``: the customer's mail domains after ready (DNS Assist, checks, removal);
+- ``renewal``: the certificate's renewal, owed when it is issued, and its reminders;
+- ``validation``: validation by DNS record, and the switch between email and DNS record;
 - ``people``: an operator's retry and cancellation, resends asked by people;
 - ``termination``: the billing system's suspension, resumption and termination;
 - ``common``: what they all do alike (lock, record the event, owe a job, queue an email).
@@ -21,7 +23,9 @@ from provisioning.services import (
     domains,
     finalisation,
     ordering,
+    renewal,
     termination,
+    validation,
 )
 from provisioning.services.certificate import (
     platform_acme_dns,
@@ -55,11 +59,16 @@ from provisioning.services.people import (
     platform_email_resend,
     platform_retry,
 )
+from provisioning.services.renewal import platform_certificate_revoke_replace
 from provisioning.services.setup import platform_configure
 from provisioning.services.termination import (
     platform_resume,
     platform_suspend,
     platform_terminate,
+)
+from provisioning.services.validation import (
+    platform_certificate_dns_check_now,
+    platform_validation_method_change,
 )
 
 JOBS = {
@@ -69,6 +78,8 @@ JOBS = {
     **finalisation.JOBS,
     **domains.JOBS,
     **termination.JOBS,
+    **renewal.JOBS,
+    **validation.JOBS,
 }
 
 __all__ = [
@@ -87,7 +98,9 @@ __all__ = [
     "platform_acme_dns",
     "platform_acme_manual",
     "platform_cancel",
+    "platform_certificate_dns_check_now",
     "platform_certificate_request",
+    "platform_certificate_revoke_replace",
     "platform_configure",
     "platform_dcv_resend",
     "platform_dcv_submit",
@@ -105,4 +118,5 @@ __all__ = [
     "platform_retry",
     "platform_suspend",
     "platform_terminate",
+    "platform_validation_method_change",
 ]

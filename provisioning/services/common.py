@@ -58,16 +58,18 @@ def queue_platform_email(
     resend_of: Email | None = None,
     actor: str = SYSTEM,
     new_setup: bool = False,
+    target=None,
 ) -> Email:
     """An email about the platform, with its event. `context` is what the kind's templates
     show besides the platform and the account (each stage builds its own). An email of a
     setup (`new_setup`) goes out again, as a copy of the first, when the customer chose
-    again after another platform took the name."""
+    again after another platform took the name. An email about one certificate order of the
+    platform (a renewal's) has that order as `target`: one of each kind per order."""
     recipient = recipient or platform.account.email
 
     def queue(original: Email | None) -> Email:
         return email_queue(
-            target=platform,
+            target=target or platform,
             kind=kind,
             recipient=recipient,
             language=language or platform.account.language,

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from outbox import owed
 from provisioning.errors import Refused
-from provisioning.models import JobKind, Platform, PlatformState
+from provisioning.models import JobKind, Platform, PlatformState, ValidationMethod
 from provisioning.rules import setup_choices_check
 from provisioning.selectors import domain_held, zones_for_setup
 from provisioning.services import dns
@@ -33,6 +33,7 @@ def platform_configure(
     domain: str,
     validation_email: str,
     dns_assist: bool,
+    validation_method: str = ValidationMethod.EMAIL,
 ) -> Platform:
     """The customer's choices, checked again under the row lock (the form's check, so
     that two submissions at once or a stale form change nothing)."""
@@ -51,6 +52,9 @@ def platform_configure(
     )
     if domain_held(choices.domain, excluding=platform):
         raise Refused("domain", DOMAIN_IN_USE)
+    if validation_method not in ValidationMethod.values:
+        raise Refused("validation_method", "Choose e-mail or DNS record.")
+    platform.validation_method = validation_method
     platform.domain = choices.domain
     platform.server_name = choices.server_name
     platform.validation_email = choices.validation_email
@@ -60,7 +64,8 @@ def platform_configure(
         platform,
         actor,
         f"Server name {choices.server_name}, validation address "
-        f"{choices.validation_email}, DNS Assist {'on' if dns_assist else 'off'}.",
+        f"{choices.validation_email}, DNS Assist {'on' if dns_assist else 'off'}, "
+        f"validation by {platform.get_validation_method_display()}.",
     )
     dns.platform_dns_start(platform, actor)
     owe_job(platform, JobKind.CERTIFICATE)

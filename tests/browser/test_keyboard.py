@@ -55,6 +55,8 @@ def test_login_and_setup_with_the_keyboard_only(portal, in_process_worker, scree
     assert focused(page) == "domain"
     keyboard.press("Tab")
     assert focused(page) == "validation_email"
+    keyboard.press("Tab")
+    assert focused(page) == "validation_method"
     keyboard.press("Tab")  # DNS Assist waits for a domain of the account: not reachable yet
     assert focused(page) == "Validate"
     s.shot("setup-by-keyboard")
@@ -80,6 +82,8 @@ def test_login_and_setup_with_the_keyboard_only(portal, in_process_worker, scree
     for _ in range(3):
         keyboard.press("ArrowDown")
     expect(page.get_by_label("Validation e-mail")).to_have_value("hostmaster")
+    keyboard.press("Tab")
+    assert focused(page) == "validation_method"  # e-mail, the guide's method, stays chosen
     keyboard.press("Tab")
     assert focused(page) == "dns_assist"
     keyboard.press("Space")

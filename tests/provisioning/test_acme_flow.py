@@ -184,7 +184,7 @@ def test_a_stage_cut_short_after_issuance_finishes_on_its_retry(
         Job.objects.filter(platform=platform, kind=kind).update(due_at=timezone.now())
     moved_on = certificate.acme_issued
 
-    def cut_short(platform_id: int) -> None:
+    def cut_short(platform_id: int, order_id: int) -> None:
         monkeypatch.setattr(certificate, "acme_issued", moved_on)
         raise ConnectionError("the database went away")
 
