@@ -76,17 +76,20 @@ def _dns_record(order) -> dict | None:
 
 
 def certificate_json(platform: Platform) -> dict | None:
-    """The platform's current certificate order (DESIGN.md §5)."""
+    """The platform's current certificate order (DESIGN.md §5); its DNS record is the one
+    the customer must serve now: the current order's before issuance, else its renewal's
+    (read with the platform: ``certificate__renewal`` is selected with it)."""
     order = platform.certificate
     if order is None:
         return None
+    renewal = getattr(order, "renewal", None)  # none yet: the reverse accessor raises
     return {
         "serial": order.serial or None,
         "not_before": order.not_before,
         "not_after": order.not_after,
         "state": order.status,
         "method": "acme" if order.backend == "acme" else order.method,
-        "dns_record": _dns_record(order),
+        "dns_record": _dns_record(renewal or order),
     }
 
 
@@ -119,7 +122,7 @@ def _answer(platform: Platform) -> dict:
 
 def _platform(service: str) -> Platform:
     return get_object_or_404(
-        Platform.objects.select_related("account", "certificate"), service=service
+        Platform.objects.select_related("account", "certificate__renewal"), service=service
     )
 
 
@@ -193,7 +196,7 @@ def order_list(request: HttpRequest, filters: Query[OrderFilters]):
     (updated_at, id), so that following `next_cursor` misses none. An order changed while
     you page comes again later: keep the last `next_cursor` to poll for changes."""
     platforms = (
-        Platform.objects.select_related("account", "certificate")
+        Platform.objects.select_related("account", "certificate__renewal")
         .prefetch_related(
             Prefetch(
                 "domains",

@@ -383,3 +383,26 @@ def test_the_setup_form_refuses_an_unknown_validation_method(dns, mailbox):
     assert "Select a valid choice" in response.content.decode()
     platform.refresh_from_db()
     assert platform.state == "awaiting_setup"
+
+
+def test_the_api_shows_the_record_a_waiting_renewal_needs(dns, mailbox, settings, client):
+    settings.DCV_REUSE_PERIOD = 0
+    settings.ORDER_API_TOKEN = "t" * 32
+    platform, customer = ready_platform(dns, mailbox)
+    current = platform.certificate
+    renewal_due_now(platform)  # by email, as the platform was validated
+    switched = customer.post(
+        f"/platforms/{platform.service}/validation-method/", {"validation_method": "dns"}
+    )
+    assert switched.status_code == 302
+
+    response = client.get(
+        f"/api/orders/{platform.service}/", headers={"Authorization": "Bearer " + "t" * 32}
+    )
+    certificate = response.json()["certificate"]
+    assert certificate["serial"] == current.serial  # still the one in use
+    renewal = CertificateOrder.objects.get(renewal_of=current)
+    assert renewal.method == "dns" and renewal.status == "pending"
+    record = certificate["dns_record"]
+    assert record["name"] == f"_dnsauth.exchange.{dns.zone}" and record["type"] == "TXT"
+    assert record["value"] in customer.get(f"/platforms/{platform.service}/").content.decode()
