@@ -26,7 +26,7 @@ from notifications.services import EmailAlreadyQueued
 from outbox import owed
 from provisioning.errors import NotAllowed
 from provisioning.models import JobKind, Platform, PlatformState
-from provisioning.selectors import managed_zone
+from provisioning.selectors import certificate_history, managed_zone
 from provisioning.services.common import (
     SYSTEM,
     Stage,
@@ -113,28 +113,36 @@ def _dns_records_remove(platform: Platform) -> str | None:
             zone=zone.name, name=platform.server_name, rtype=rtype, ttl=ttl, remove=[value]
         ):
             removed.append(f"{rtype} {value}")
-    order = platform.certificate
-    txt = order and certificate_selectors.dns_validation_record(order=order)
-    if txt and txt.value in writer.read_records(zone=zone.name, name=txt.name, rtype="TXT"):
-        writer.delete_txt(zone=zone.name, name=txt.name, value=txt.value)
-        removed.append(f"TXT {txt.name}")
+    for order in certificate_history(platform):  # a renewal's record too
+        txt = certificate_selectors.dns_validation_record(order=order)
+        if txt and txt.value in writer.read_records(zone=zone.name, name=txt.name, rtype="TXT"):
+            writer.delete_txt(zone=zone.name, name=txt.name, value=txt.value)
+            removed.append(f"TXT {txt.name}")
     return f"Removed from zone {zone.name}: {', '.join(removed)}." if removed else None
 
 
 def _certificate_revoke(platform: Platform) -> str | None:
-    order = platform.certificate
+    """Every certificate of the platform still valid: the one in use, and those it replaced
+    that have not ended yet."""
     revocable = [*IN_USE, CertificateOrder.Status.SUPERSEDED]
-    if order is None or order.status not in revocable or order.not_after <= timezone.now():
+    revoked = [
+        certificate_services.certificate_revoke(order_id=order.pk, reason=REVOCATION_REASON)
+        for order in certificate_history(platform)
+        if order.status in revocable and order.not_after > timezone.now()
+    ]
+    if not revoked:
         return None
-    order = certificate_services.certificate_revoke(order_id=order.pk, reason=REVOCATION_REASON)
-    return f"Certificate {order.serial} revoked."
+    return f"Certificate {', '.join(order.serial for order in revoked)} revoked."
 
 
 def _private_keys_destroy(platform: Platform) -> str | None:
-    order = platform.certificate
-    if order is None or not certificate_services.certificate_key_destroy(order_id=order.pk):
-        return None
-    return "Private key destroyed."
+    """The keys of every order: the one in use, a renewal's, those of the replaced ones."""
+    destroyed = [
+        order
+        for order in certificate_history(platform)
+        if certificate_services.certificate_key_destroy(order_id=order.pk)
+    ]
+    return f"{len(destroyed)} private key(s) destroyed." if destroyed else None
 
 
 def _termination_email(platform: Platform) -> None:

@@ -406,3 +406,24 @@ def test_the_api_shows_the_record_a_waiting_renewal_needs(dns, mailbox, settings
     record = certificate["dns_record"]
     assert record["name"] == f"_dnsauth.exchange.{dns.zone}" and record["type"] == "TXT"
     assert record["value"] in customer.get(f"/platforms/{platform.service}/").content.decode()
+
+
+def test_termination_revokes_and_destroys_every_certificate_of_the_platform(dns, mailbox, settings):
+    from provisioning.services import platform_terminate
+
+    settings.DCV_REUSE_PERIOD = 0
+    platform, _ = ready_platform(dns, mailbox)
+    current = platform.certificate
+    renewal_due_now(platform)  # a renewal waits for the customer, with a key of its own
+    renewal = CertificateOrder.objects.get(renewal_of=current)
+    assert renewal.key_encrypted
+
+    platform_terminate(platform_id=platform.pk, actor="test")
+    work_off()
+
+    current.refresh_from_db()
+    renewal.refresh_from_db()
+    assert current.status == "revoked"
+    assert current.key_encrypted == "" and current.key_destroyed_at is not None
+    assert renewal.key_encrypted == "" and renewal.key_destroyed_at is not None
+    assert not Job.objects.filter(platform=platform, kind="certificate_renew", status="pending")
