@@ -21,10 +21,8 @@ from certificates.services import (
     dcv_code_verify,
     validation_email_change,
 )
-from notifications.models import Email
-from notifications.services import Secret
 from outbox.owed import Later
-from provisioning import links, selectors
+from provisioning import selectors
 from provisioning.errors import NotAllowed, Refused, StageFailed
 from provisioning.models import JobKind, Platform, PlatformState
 from provisioning.rules import validation_addresses
@@ -37,33 +35,11 @@ from provisioning.services.common import (
     locked,
     moved,
     owe_job,
-    queue_platform_email,
     record,
 )
+from provisioning.services.dcv import dcv_email
 from zones.checks import txt_record_served
 from zones.writers import get_writer
-
-
-def _dcv_email(platform: Platform, code: str, *, resend_of: Email | None, actor: str) -> None:
-    """The certificate authority's email, in the account's language."""
-    queue_platform_email(
-        platform,
-        "dcv",
-        recipient=platform.validation_email,
-        context={
-            "order_number": platform.order_number,
-            "server_name": platform.server_name,
-            "validation_email": platform.validation_email,
-            "code": Secret(code),
-            "dcv_url": links.dcv_link(platform),
-            "expires_at": platform.certificate.dcv_code_expires_at,
-            "max_attempts": settings.DCV_MAX_ATTEMPTS,
-        },
-        sender=settings.DCV_FROM_EMAIL,
-        resend_of=resend_of,
-        actor=actor,
-        new_setup=resend_of is None,
-    )
 
 
 @transaction.atomic
@@ -87,7 +63,7 @@ def platform_certificate_request(*, platform_id: int) -> None:
         f"Certificate order #{platform.order_number} ({order.backend}, {order.method}).",
     )
     if order.method == Method.EMAIL:
-        _dcv_email(platform, dcv_code_issue(order=order), resend_of=None, actor=SYSTEM)
+        dcv_email(platform, order, dcv_code_issue(order=order), resend_of=None, actor=SYSTEM)
     else:
         owe_job(platform, platform.state_info.job_for(platform))
 
@@ -186,10 +162,10 @@ def dcv_email_send(platform: Platform, order: CertificateOrder, *, actor: str) -
     one: a person asked)."""
     code = dcv_code_issue(order=order)
     if order.renewal_of_id is None:
-        _dcv_email(platform, code, resend_of=first_email(platform, "dcv"), actor=actor)
+        first = first_email(platform, "dcv")
     else:
         first = renewal.renewal_first_dcv_email(order)
-        renewal.renewal_dcv_email(platform, order, code, resend_of=first, actor=actor)
+    dcv_email(platform, order, code, resend_of=first, actor=actor)
 
 
 def platform_acme_dns(*, platform_id: int) -> None:

@@ -22,7 +22,6 @@ from certificates.services import (
     certificate_revoke,
 )
 from notifications.models import Email
-from notifications.services import Secret
 from outbox import owed
 from outbox.owed import Later
 from provisioning import links, selectors
@@ -38,6 +37,7 @@ from provisioning.services.common import (
     queue_platform_email,
     record,
 )
+from provisioning.services.dcv import dcv_email
 from provisioning.states import DOMAIN_HOLDING_STATES
 from webhooks.models import EventType
 from webhooks.services import webhook_event_owe
@@ -99,7 +99,7 @@ def _renewal_started(platform: Platform, order: CertificateOrder, code: str | No
         f"validated {how[order.method]}.",
     )
     if order.method == Method.EMAIL:
-        renewal_dcv_email(platform, order, code, resend_of=None, actor=SYSTEM)
+        dcv_email(platform, order, code, resend_of=None, actor=SYSTEM)
     elif order.method == Method.DNS:
         owe_job_once(platform, JobKind.CERTIFICATE_DNS)
     elif not platform.dns_assist:
@@ -156,31 +156,6 @@ def renewal_issued(platform: Platform, order: CertificateOrder, actor: str) -> N
     )
     owed.cancel_open(platform.jobs.filter(kind=JobKind.RENEWAL_REMINDER), reason="renewed")
     owe_renewal(platform, order)
-
-
-def renewal_dcv_email(
-    platform: Platform, order: CertificateOrder, code: str, *, resend_of: Email | None, actor: str
-) -> Email:
-    """The validation email of a renewal: the new order's number, its own code page link,
-    in the account's language; one per renewal order (the order is its target)."""
-    return queue_platform_email(
-        platform,
-        "dcv",
-        recipient=order.validation_email,
-        context={
-            "order_number": order.order_number,
-            "server_name": order.server_name,
-            "validation_email": order.validation_email,
-            "code": Secret(code),
-            "dcv_url": links.dcv_link(platform, order.order_number),
-            "expires_at": order.dcv_code_expires_at,
-            "max_attempts": settings.DCV_MAX_ATTEMPTS,
-        },
-        sender=settings.DCV_FROM_EMAIL,
-        resend_of=resend_of,
-        actor=actor,
-        target=order,
-    )
 
 
 def renewal_first_dcv_email(order: CertificateOrder) -> Email | None:
