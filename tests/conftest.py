@@ -56,6 +56,12 @@ class Mailbox:
             self.lock.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
             return list(self.messages)
 
+    def wait_for_subject(self, text: str, timeout: float = 20.0) -> list[EmailMessage]:
+        """The messages whose subject holds `text`, once there is one (or the timeout)."""
+        with self.lock:
+            self.lock.wait_for(lambda: self.with_subject(text), timeout=timeout)
+            return self.with_subject(text)
+
     def with_subject(self, text: str) -> list[EmailMessage]:
         return [m for m in self.messages if text in m["Subject"]]
 

@@ -209,14 +209,18 @@ def test_prometheus_sees_the_fleet_and_alerts_on_a_stuck_platform(
         ),
         what="the sweep's task count",
     )
-    sweeps = wait_for(
-        lambda: prometheus.query("portal_sweep_last_run_timestamp_seconds"),
-        what="the sweep's heartbeat",
-    )
-    assert {dict(labels)["task"] for labels in sweeps} == {
+    outbox_sweeps = {
         "provisioning.tasks.dispatch_due_jobs",
         "notifications.tasks.dispatch_due_emails",
+        "webhooks.tasks.dispatch_due_webhooks",
     }
+
+    def every_sweep_seen():
+        found = prometheus.query("portal_sweep_last_run_timestamp_seconds")
+        return found if {dict(labels)["task"] for labels in found} >= outbox_sweeps else None
+
+    sweeps = wait_for(every_sweep_seen, what="each outbox sweep's heartbeat")
+    assert {dict(labels)["task"] for labels in sweeps} == outbox_sweeps
     assert all(time.time() - at < 30 for at in sweeps.values())
     assert not [a for a in prometheus.firing() if a["alertname"] == "PortalPlatformsStuck"]
 

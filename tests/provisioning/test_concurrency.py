@@ -109,8 +109,8 @@ def test_two_platforms_validated_at_once_on_one_domain(mailbox):
             dns_assist=False,
         )
         platform_certificate_request(platform_id=platform.pk)
-        mailbox.wait_for(len(codes) * 3 + 3)  # delivery, DNS instructions, validation
-        email = mailbox.with_subject(f"ORDER #{platform.order_number} ")[0]
+        # Each platform's own validation email, whatever else arrives before it.
+        email = mailbox.wait_for_subject(f"ORDER #{platform.order_number} ")[0]
         codes.append(re.search(r"^\s{4}(\S+)\s*$", text_body(email), re.M).group(1))
 
     outcomes = run_at_once(
