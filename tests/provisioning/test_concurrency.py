@@ -6,6 +6,8 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from notifications.models import Email
+from notifications.services import email_send
 from provisioning.errors import NotAllowed
 from provisioning.models import Platform
 from provisioning.services import (
@@ -109,7 +111,10 @@ def test_two_platforms_validated_at_once_on_one_domain(mailbox):
             dns_assist=False,
         )
         platform_certificate_request(platform_id=platform.pk)
-        # Each platform's own validation email, whatever else arrives before it.
+        # Sent here, whatever an earlier test left of the broker's settings (a send already
+        # made claims nothing twice); then each platform's own validation email.
+        for email_id in Email.objects.filter(status="pending").values_list("pk", flat=True):
+            email_send(email_id=email_id)
         email = mailbox.wait_for_subject(f"ORDER #{platform.order_number} ")[0]
         codes.append(re.search(r"^\s{4}(\S+)\s*$", text_body(email), re.M).group(1))
 
