@@ -40,7 +40,8 @@ def main() -> int:
     figures = {"benchmark": "admin", **common.machine(), "args": vars(args), "sizes": {}}
     print(f"Admin benchmark: platform changelist, sizes {sizes}")
     urls = {
-        size: common.fresh_database(f"portal_bench_admin_{size}", platforms=size) for size in sizes
+        size: common.fresh_database(f"{common.DB_PREFIX}_admin_{size}", platforms=size)
+        for size in sizes
     }
     common.environment(database_url=urls[sizes[0]], directory=directory)
     import django
@@ -50,7 +51,7 @@ def main() -> int:
 
     for size in sizes:
         connection.close()
-        connection.settings_dict["NAME"] = f"portal_bench_admin_{size}"
+        connection.settings_dict["NAME"] = f"{common.DB_PREFIX}_admin_{size}"
         figures["sizes"][size] = measure(size, args.repeat)
         main_query = figures["sizes"][size]["pages"]["first page"].pop("main_sql")
         figures["sizes"][size]["explain"] = explain(main_query)

@@ -26,6 +26,8 @@ from harness.processes import die_with_parent, free_port
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+# Two checkouts benchmarking on one server keep to their own databases.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "portal_bench")
 # RFC 2544's benchmarking range: room for 131,070 platforms, never routed anywhere.
 IPV4_POOL = "198.18.0.0/15"
 IPV6_POOL = "2001:db8:100::/64"
@@ -74,13 +76,13 @@ def _exists(name: str) -> bool:
 
 def template_database(platforms: int) -> str:
     """A migrated database holding `platforms` seeded platforms, built once per schema."""
-    name = f"portal_bench_seed_{platforms}_{schema_key()}"
+    name = f"{DB_PREFIX}_seed_{platforms}_{schema_key()}"
     if _exists(name):
         return name
     for (stale,) in _pg(
-        "SELECT datname FROM pg_database WHERE starts_with(datname, 'portal_bench_seed_')"
+        f"SELECT datname FROM pg_database WHERE starts_with(datname, '{DB_PREFIX}_seed_')"  # noqa: S608
     ):
-        if stale.startswith(f"portal_bench_seed_{platforms}_"):  # an older schema's
+        if stale.startswith(f"{DB_PREFIX}_seed_{platforms}_"):  # an older schema's
             _drop(stale)
     building = name + "_building"
     _drop(building)

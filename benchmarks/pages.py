@@ -34,7 +34,7 @@ from pathlib import Path
 
 from benchmarks import common
 
-DATABASE = "portal_bench_pages"
+DATABASE = f"{common.DB_PREFIX}_pages"
 CONNECTIONS = 32
 THREADS = 2
 SPARE_POSTS = 201  # delivered platforms kept from wrk: one to count queries, 200 to profile

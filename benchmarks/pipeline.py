@@ -33,7 +33,7 @@ from pathlib import Path
 
 from benchmarks import common
 
-DATABASE = "portal_bench_pipeline"
+DATABASE = f"{common.DB_PREFIX}_pipeline"
 GOAL = 0.5
 CORES = 2  # one worker of 2 processes
 

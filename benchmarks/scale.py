@@ -46,9 +46,9 @@ def main() -> int:
     figures = {"benchmark": "scale", **common.machine(), "args": vars(args), "sizes": {}}
     print(f"Scale benchmark: sizes {sizes}, {args.due} DNS checks and {args.due} emails due")
     for size in sizes:
-        common.fresh_database(f"portal_bench_scale_{size}", platforms=size)
+        common.fresh_database(f"{common.DB_PREFIX}_scale_{size}", platforms=size)
     common.environment(
-        database_url=f"{common.PG_SERVER}/portal_bench_scale_{sizes[0]}",
+        database_url=f"{common.PG_SERVER}/{common.DB_PREFIX}_scale_{sizes[0]}",
         directory=directory,
         extra={"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": "9"},
     )
@@ -59,7 +59,7 @@ def main() -> int:
 
     for size in sizes:
         connection.close()
-        connection.settings_dict["NAME"] = f"portal_bench_scale_{size}"
+        connection.settings_dict["NAME"] = f"{common.DB_PREFIX}_scale_{size}"
         figures["sizes"][size] = measure(size, args.due, args.repeat)
     figures["verdict"] = verdict(figures, sizes)
     common.save(directory, "scale", figures)
