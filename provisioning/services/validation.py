@@ -132,6 +132,7 @@ def platform_validation_method_change(*, platform_id: int, method: str, actor: s
         raise NotAllowed("This certificate authority validates through DNS only.")
     if order.method == method:
         raise Refused("validation_method", "This is already the validation method.")
+    written = dns_validation_record(order=order) if platform.dns_assist else None
     order = validation_method_change(order_id=order.pk, method=method)
     platform.validation_method = method
     platform.save(update_fields=["validation_method", "updated_at"])
@@ -143,6 +144,8 @@ def platform_validation_method_change(*, platform_id: int, method: str, actor: s
             platform.jobs.filter(kind=JobKind.CERTIFICATE_DNS), reason="switched to e-mail"
         )
         certificate.dcv_email_send(platform, order, actor=actor)
+        if written is not None:  # DNS Assist wrote it: it proves nothing now, it goes
+            transaction.on_commit(partial(_record_remove, platform, written.name, written.value))
     else:
         owe_job_once(platform, JobKind.CERTIFICATE_DNS)
 

@@ -4,6 +4,7 @@ DNS record on BIND9), reminders, the status page, admin's history and flag, revo
 replace. Real processes run the same in test_renewal_processes.py."""
 
 import re
+import socket
 from datetime import timedelta
 
 import pytest
@@ -302,6 +303,31 @@ def test_switching_the_method_while_validation_waits(dns, mailbox):
     stranger = Client()
     stranger.force_login(AccountFactory().users.get())
     assert stranger.post(url, {"validation_method": "dns"}).status_code == 404
+
+
+def test_switching_to_email_removes_the_record_dns_assist_wrote(
+    dns, mailbox, settings, django_capture_on_commit_callbacks
+):
+    account = AccountFactory(zones=[dns.zone], language="en")
+    platform = platform_order(account=account, actor="test")
+    work_off()
+    client = set_up(platform, domain=dns.zone, dns_assist=True, method="dns")
+    with socket.socket(type=socket.SOCK_DGRAM) as silent:  # the record written, not seen yet
+        silent.bind(("127.0.0.1", 0))
+        settings.DNS_CHECK_RESOLVERS = [f"127.0.0.1:{silent.getsockname()[1]}"]
+        settings.DNS_TIMEOUT = 0.3
+        work_off()
+    name = f"_dnsauth.exchange.{dns.zone}"
+    [value] = dns.served(name, "TXT")
+    platform.refresh_from_db()
+    assert platform.certificate.status == "pending"
+    url = f"/platforms/{platform.service}/validation-method/"
+
+    with django_capture_on_commit_callbacks(execute=True):  # removed once the switch commits
+        page = client.post(url, {"validation_method": "email"}, follow=True).content.decode()
+    assert "A new validation e-mail is on its way" in page
+    assert dns.served(name, "TXT") == set()
+    assert value not in page
 
 
 def test_revoke_and_replace_revokes_then_renews(dns, mailbox, settings):
