@@ -63,7 +63,14 @@ def main() -> int:
         default=WAIT_ORDERS,
         help="orders of the customer's-wait phase, one at a time (0: none)",
     )
-    parser.add_argument("--wait-only", action="store_true", help="only the customer's-wait phase")
+    parser.add_argument(
+        "--wait-only",
+        action="store_true",
+        help="only the customer's-wait phase, then the emails' batch (--emails)",
+    )
+    parser.add_argument(
+        "--emails", type=int, default=200, help="emails of the batch measurement (--wait-only)"
+    )
     args = parser.parse_args()
 
     directory = common.run_dir("pipeline")
@@ -137,8 +144,12 @@ def main() -> int:
         servers.append(beat)
         beat.wait_for_log("beat: Starting")
 
+        processes = {"worker": worker.pid, "beat": beat.pid, "redis": redis_process.pid}
         if args.wait_only:
-            figures["wait"] = customer_wait(args, customers, bind=bind, directory=directory)
+            figures["wait"] = customer_wait(
+                args, customers, bind=bind, directory=directory, processes=processes
+            )
+            figures["email_batches"] = email_batches(customers, worker=worker, count=args.emails)
             common.save(directory, "pipeline", figures)
             return 0 if figures["wait"]["met"] else 1
         figures["run"] = run_orders(
@@ -146,7 +157,9 @@ def main() -> int:
             directory=directory,
         )  # fmt: skip
         if args.wait_orders:
-            figures["wait"] = customer_wait(args, customers, bind=bind, directory=directory)
+            figures["wait"] = customer_wait(
+                args, customers, bind=bind, directory=directory, processes=processes
+            )
         worker.stop()
         beat.stop()
         figures["queries_per_order"] = stage_queries(customers)
@@ -608,7 +621,9 @@ WAIT_PATHS = {
 }
 
 
-def customer_wait(args, customers: Customers, *, bind, directory: Path) -> dict:
+def customer_wait(
+    args, customers: Customers, *, bind, directory: Path, processes: dict[str, int]
+) -> dict:
     """For each of `args.wait_orders` orders, one after the other: the delivery email's
     link opened by a logged-in customer (Django's test client through the portal's URLs,
     middleware and views); then timed from the setup form's POST until BIND answers the
@@ -628,6 +643,16 @@ def customer_wait(args, customers: Customers, *, bind, directory: Path) -> dict:
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(account.users.get())
     customers.discard_all()
+    meter = common.CpuMeter(
+        {
+            "script (the customers, the web)": ("pid", _own_pid()),
+            "SMTP sink": ("pid", customers.sink.pid),
+            **processes,
+            "postgres (whole server)": common.CpuMeter.postmaster(),
+            "named": bind.process.pid,
+        }
+    )
+    meter.start()
     clock_offset = time.time() - time.monotonic()
     timeline_start = time.time()
     orders, warmup = [], None
@@ -687,8 +712,11 @@ def customer_wait(args, customers: Customers, *, bind, directory: Path) -> dict:
         else:
             orders.append(order)
     timeline_end = time.time()
+    cpu = meter.stop()
     connection.close()
     result = _wait_figures(orders, warmup, clock_offset, directory, timeline_start, timeline_end)
+    result["cpu"] = cpu
+    result["load_average"] = common.load_average()
     _print_wait(result)
     return result
 
@@ -897,6 +925,7 @@ def _print_wait(result: dict) -> None:
             f"  p99 {path['p99_ms']:6.1f} ms  max {path['max_ms']:6.1f} ms  ({verdict_})"
         )
     print(f"    warm-up order (not counted): {result['warmup_seconds']}")
+    print(f"    {common.describe_cpu(result['cpu'])}; load average {result['load_average']}")
     print(
         f"    sweeps run meanwhile: {result['sweeps_run']}, rows they sent: "
         f"{result['rows_sent_by_sweeps']} (0: no hop waited for beat)"
@@ -907,6 +936,71 @@ def _print_wait(result: dict) -> None:
         for name, median in sorted(steps, key=lambda item: item[1]):
             label = name.removeprefix(f"{start} + ")
             print(f"      {median:7.1f} {result['hops_ms_p99'][name]:7.1f}  {label}")
+
+
+def email_batches(customers: Customers, *, worker, count: int) -> dict:
+    """`count` emails owed at once whose messages were lost (what beat's sweep finds after a
+    broker outage), sent by the worker twice: as the sweep sent them before (one task and
+    one SMTP connection per email, owed.dispatch_due) and as it sends them now (batches of
+    notifications.tasks.SEND_BATCH_SIZE over one connection each). Timed from the publish
+    to the last message at the SMTP sink, with the worker's CPU."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection, transaction
+
+    from notifications.models import Email
+    from notifications.services import _new_message_id
+    from notifications.tasks import SEND_BATCH_SIZE, send_email, send_emails
+    from outbox import owed
+
+    account = _wait_account()
+    template = Email.objects.filter(kind="delivery").first()
+    customers.discard_all()
+    result = {"emails": count, "batch_size": SEND_BATCH_SIZE}
+    for n, mode in enumerate(("one task per email", "batches")):
+        with transaction.atomic():  # invisible to beat's sweep until marked dispatched
+            Email.objects.bulk_create(
+                Email(
+                    target_type=ContentType.objects.get_for_model(account),
+                    target_id=account.pk,
+                    kind=f"bench-{n}-{i}",
+                    recipient=template.recipient,
+                    language="en",
+                    subject=f"Batch {n} email {i}",
+                    body_text=template.body_text,
+                    body_html=template.body_html,
+                    message_id=_new_message_id(),
+                )
+                for i in range(count)
+            )
+            ids = owed.take_due(Email, limit=count)
+        meter = common.CpuMeter({"worker": worker.pid, "SMTP sink": ("pid", customers.sink.pid)})
+        meter.start()
+        started = time.monotonic()
+        if mode == "batches":
+            for start in range(0, len(ids), SEND_BATCH_SIZE):
+                send_emails.delay(ids[start : start + SEND_BATCH_SIZE])
+        else:
+            for pk in ids:
+                send_email.delay(pk)
+        last = started
+        for _ in range(len(ids)):
+            last, _message = customers.next_email(timeout=60)
+        cpu = meter.stop()
+        result[mode] = {
+            "seconds": round(last - started, 3),
+            "emails_per_second": round(len(ids) / (last - started), 1),
+            "worker_cpu_ms_per_email": round(cpu["cpu_seconds"]["worker"] * 1000 / len(ids), 2),
+            "cpu": cpu,
+        }
+    connection.close()
+    print(f"\n  The sweep's {count} due emails (lost messages), by the worker:")
+    for mode in ("one task per email", "batches"):
+        figures = result[mode]
+        print(
+            f"    {mode:<20} {figures['seconds']:6.2f} s  {figures['emails_per_second']:6.1f} "
+            f"emails/s  worker CPU {figures['worker_cpu_ms_per_email']:.2f} ms per email"
+        )
+    return result
 
 
 if __name__ == "__main__":
