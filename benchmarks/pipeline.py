@@ -66,10 +66,10 @@ def main() -> int:
     parser.add_argument(
         "--wait-only",
         action="store_true",
-        help="only the customer's-wait phase, then the emails' batch (--emails)",
+        help="only the customer's-wait phase and the emails' batch (--emails)",
     )
     parser.add_argument(
-        "--emails", type=int, default=200, help="emails of the batch measurement (--wait-only)"
+        "--emails", type=int, default=200, help="emails the sweep sends at once (0: none)"
     )
     args = parser.parse_args()
 
@@ -149,7 +149,10 @@ def main() -> int:
             figures["wait"] = customer_wait(
                 args, customers, bind=bind, directory=directory, processes=processes
             )
-            figures["email_batches"] = email_batches(customers, worker=worker, count=args.emails)
+            if args.emails:
+                figures["email_batches"] = email_batches(
+                    customers, worker=worker, count=args.emails
+                )
             common.save(directory, "pipeline", figures)
             return 0 if figures["wait"]["met"] else 1
         figures["run"] = run_orders(
@@ -160,6 +163,9 @@ def main() -> int:
             figures["wait"] = customer_wait(
                 args, customers, bind=bind, directory=directory, processes=processes
             )
+        if args.emails:
+            figures["email_batches"] = email_batches(customers, worker=worker, count=args.emails)
+        common.save(directory, "pipeline", figures)  # saved again, complete, at the end
         worker.stop()
         beat.stop()
         figures["queries_per_order"] = stage_queries(customers)
