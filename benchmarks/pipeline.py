@@ -36,6 +36,10 @@ from benchmarks import common
 DATABASE = f"{common.DB_PREFIX}_pipeline"
 GOAL = 0.5
 CORES = 2  # one worker of 2 processes
+# A customer's wait (one order at a time, no backlog): each path under 1 s at p99.
+WAIT_ORDERS = 50
+WAIT_GOAL_SECONDS = 1.0
+TIMELINE_FILE = "tasks.jsonl"  # the worker's task timeline (benchmarks/worker.py)
 
 
 def main() -> int:
@@ -53,11 +57,26 @@ def main() -> int:
         help="worker processes (an experiment; the limits still count 2 cores)",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the worker (slower)")
+    parser.add_argument(
+        "--wait-orders",
+        type=int,
+        default=WAIT_ORDERS,
+        help="orders of the customer's-wait phase, one at a time (0: none)",
+    )
+    parser.add_argument(
+        "--wait-only",
+        action="store_true",
+        help="only the customer's-wait phase and the emails' batch (--emails)",
+    )
+    parser.add_argument(
+        "--emails", type=int, default=200, help="emails the sweep sends at once (0: none)"
+    )
     args = parser.parse_args()
 
     directory = common.run_dir("pipeline")
     figures = {"benchmark": "pipeline", **common.machine(), "args": vars(args)}
-    print(f"Pipeline benchmark: {args.orders} orders, {args.platforms:,} platforms seeded")
+    orders = "no throughput phase" if args.wait_only else f"{args.orders} orders"
+    print(f"Pipeline benchmark: {orders}, {args.platforms:,} platforms seeded")
     print(f"  logs in {directory}")
     database_url = common.benchmark_database(DATABASE, args)
     servers, sink = [], None
@@ -79,9 +98,13 @@ def main() -> int:
                 "CA_BACKEND": "internal",
                 "PORTAL_BASE_URL": "http://127.0.0.1:8000",
                 "BENCH_COUNTER_URL": broker_url.rsplit("/", 1)[0] + "/1",
+                "BENCH_TASK_TIMELINE": str(directory / TIMELINE_FILE),
                 **bind.settings(),
             },
         )
+        # The worker's and beat's INFO lines are read (tasks run, "ready.", "beat: Starting");
+        # the script itself keeps LOG_LEVEL=WARNING.
+        children_env = {**env, "LOG_LEVEL": "INFO"}
         import django
 
         django.setup()
@@ -98,14 +121,17 @@ def main() -> int:
                 *("--loglevel=INFO", f"--concurrency={args.concurrency}"),
             ],
             directory / "worker.log",
-            env=env,
+            env=children_env,
         )
         servers.append(worker)
-        figures["noop"] = noop_throughput(worker, env, args.noop_tasks)
-        print(
-            f"  Celery no-op: {figures['noop']['tasks_per_second']:.0f} tasks/s "
-            f"({args.noop_tasks} tasks, {args.concurrency} processes)"
-        )
+        if args.wait_only:
+            worker.start().wait_for_log("ready.", timeout=180)
+        else:
+            figures["noop"] = noop_throughput(worker, env, args.noop_tasks)
+            print(
+                f"  Celery no-op: {figures['noop']['tasks_per_second']:.0f} tasks/s "
+                f"({args.noop_tasks} tasks, {args.concurrency} processes)"
+            )
         beat = common.Process(
             "beat",
             [
@@ -113,15 +139,33 @@ def main() -> int:
                 *("--loglevel=INFO", "--schedule", str(directory / "beat.schedule")),
             ],
             directory / "beat.log",
-            env=env,
+            env=children_env,
         ).start()
         servers.append(beat)
         beat.wait_for_log("beat: Starting")
 
+        processes = {"worker": worker.pid, "beat": beat.pid, "redis": redis_process.pid}
+        if args.wait_only:
+            figures["wait"] = customer_wait(
+                args, customers, bind=bind, directory=directory, processes=processes
+            )
+            if args.emails:
+                figures["email_batches"] = email_batches(
+                    customers, worker=worker, count=args.emails
+                )
+            common.save(directory, "pipeline", figures)
+            return 0 if figures["wait"]["met"] else 1
         figures["run"] = run_orders(
             args, customers, worker=worker, beat=beat, redis=redis_process, bind=bind,
             directory=directory,
         )  # fmt: skip
+        if args.wait_orders:
+            figures["wait"] = customer_wait(
+                args, customers, bind=bind, directory=directory, processes=processes
+            )
+        if args.emails:
+            figures["email_batches"] = email_batches(customers, worker=worker, count=args.emails)
+        common.save(directory, "pipeline", figures)  # saved again, complete, at the end
         worker.stop()
         beat.stop()
         figures["queries_per_order"] = stage_queries(customers)
@@ -572,6 +616,397 @@ def verdict(figures: dict) -> dict:
         "goal": GOAL,
         "met": ratio >= GOAL,
     }
+
+
+# A customer's wait: one order at a time, nothing queued, through the real views.
+
+WAIT_PATHS = {
+    "dns": "setup POST → A/AAAA served by BIND",
+    "email": "setup POST → validation email received",
+    "certificate": "code's Next → certificate issued",
+}
+
+
+def customer_wait(
+    args, customers: Customers, *, bind, directory: Path, processes: dict[str, int]
+) -> dict:
+    """For each of `args.wait_orders` orders, one after the other: the delivery email's
+    link opened by a logged-in customer (Django's test client through the portal's URLs,
+    middleware and views); then timed from the setup form's POST until BIND answers the
+    server name's A and AAAA (dnspython, polled every few ms) and until the validation
+    email reaches the SMTP sink; then from the validation page's POST ("Next", the code
+    read from that email) until its answer, the certificate issued. The next order starts
+    once the platform is ready: nothing is queued when a customer acts. Beat runs with its
+    usual interval: the sweeps that ran during the phase, and the rows they sent, are
+    counted from the worker's task timeline (benchmarks/worker.py)."""
+    from django.db import connection
+    from django.test import Client
+
+    from provisioning.models import Platform
+    from provisioning.services import platform_order
+
+    account = _wait_account()
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(account.users.get())
+    customers.discard_all()
+    meter = common.CpuMeter(
+        {
+            "script (the customers, the web)": ("pid", _own_pid()),
+            "SMTP sink": ("pid", customers.sink.pid),
+            **processes,
+            "postgres (whole server)": common.CpuMeter.postmaster(),
+            "named": bind.process.pid,
+        }
+    )
+    meter.start()
+    clock_offset = time.time() - time.monotonic()
+    timeline_start = time.time()
+    orders, warmup = [], None
+    print(f"\n  A customer's wait: {args.wait_orders} orders, one at a time (+1 warm-up)")
+    for n in range(args.wait_orders + 1):
+        platform = platform_order(account=account, actor="api")
+        # The first waits for the worker to start (its INFO log is silenced: LOG_LEVEL).
+        timeout = 180 if n == 0 else 30
+        token = _wait_for_email(customers, platform.service, "delivery", timeout=timeout)[1]
+        platform.refresh_from_db()
+        domain = f"w{n}.{common.ZONE}"
+        server_name = f"exchange.{domain}"
+        setup_path = f"/setup/{token}/"
+        assert client.get(setup_path).status_code == 200
+        order = {"service": platform.service, "platform_id": platform.pk}
+        order["setup_post"] = time.monotonic()
+        response = client.post(
+            setup_path,
+            {
+                "service": platform.service,
+                "subdomain": "exchange",
+                "domain": domain,
+                "validation_email": "hostmaster",
+                "dns_assist": "on",
+                "validation_method": "email",
+            },
+        )
+        order["setup_answered"] = time.monotonic()
+        assert response.status_code == 302, response.status_code
+        dcv_path = None
+        while "dns_served" not in order or dcv_path is None:
+            if "dns_served" not in order and _served(
+                bind.address, server_name, platform.ipv4, platform.ipv6
+            ):
+                order["dns_served"] = time.monotonic()
+            if dcv_path is None:
+                found = _wait_for_email(
+                    customers, platform.service, "dcv",
+                    timeout=0.005 if "dns_served" not in order else 10,
+                )  # fmt: skip
+                if found:
+                    order["email_received"], dcv_path, code = found
+            if time.monotonic() - order["setup_post"] > 30:
+                raise RuntimeError(f"{platform.service}: no BIND answer or no email in 30 s")
+        order["dcv_post"] = time.monotonic()
+        # Each order is another customer, from an address of their own (TEST-NET-2): the
+        # validation page's rate limit per client address is not what is measured.
+        response = client.post(dcv_path, {"code": code}, REMOTE_ADDR=f"198.51.100.{n % 250 + 1}")
+        order["certificate_answered"] = time.monotonic()
+        certificate = Platform.objects.select_related("certificate").get(pk=platform.pk).certificate
+        assert response.status_code == 200 and certificate.status == "issued", (
+            response.status_code, certificate.status,
+        )  # fmt: skip
+        order["ready_email"] = _wait_for_email(customers, platform.service, "ready")[0]
+        if n == 0:
+            warmup = order
+        else:
+            orders.append(order)
+    timeline_end = time.time()
+    cpu = meter.stop()
+    connection.close()
+    result = _wait_figures(orders, warmup, clock_offset, directory, timeline_start, timeline_end)
+    result["cpu"] = cpu
+    result["load_average"] = common.load_average()
+    _print_wait(result)
+    return result
+
+
+def _wait_account():
+    """The benchmark's customer account (made by the throughput phase, or here)."""
+    from provisioning.models import Account
+    from provisioning.services import account_create
+
+    account = Account.objects.filter(nic="xx-99999-ovh").first()
+    return account or account_create(
+        nic="xx-99999-ovh",
+        email="ref@customer.example",
+        password="bench-password-123",  # noqa: S106 (never used to log in)
+        language="en",
+        zones=[common.ZONE],
+    )
+
+
+def _wait_for_email(customers: Customers, service: str, kind: str, timeout: float = 30):
+    """The platform's next email of this kind: (monotonic time received, the setup token)
+    for a delivery, (time, validation page path, code) for a validation email, (time,)
+    for the ready email. None when a short timeout ran out; other emails are skipped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            when, message = customers.next_email(
+                timeout=max(0.0, min(timeout, deadline - time.monotonic()))
+            )
+        except queue.Empty:
+            if timeout < 1:
+                return None
+            raise RuntimeError(f"{service}: no {kind} email within {timeout} s") from None
+        subject, body = message["Subject"], common.text_body(message)
+        if kind == "delivery" and service in subject and "delivered" in subject:
+            return when, SETUP_LINK.search(body).group(1)
+        if kind == "dcv" and "Domain Control Validation" in subject:
+            link = DCV_LINK.search(body)
+            return when, f"/dcv/{link.group(1)}/{link.group(2)}/", DCV_CODE.search(body).group(1)
+        if kind == "ready" and service in subject and "ready" in subject:
+            return (when,)
+
+
+def _served(server: str, name: str, ipv4: str, ipv6: str) -> bool:
+    """Whether BIND answers the name's A and AAAA with the platform's addresses."""
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+
+    host, port = server.rsplit(":", 1)
+    for rtype, expected in ((dns.rdatatype.A, ipv4), (dns.rdatatype.AAAA, ipv6)):
+        answer = dns.query.udp(dns.message.make_query(name, rtype), host, port=int(port), timeout=1)
+        values = {item.to_text() for rrset in answer.answer for item in rrset}
+        if values != {expected}:
+            return False
+    return True
+
+
+def _wait_figures(orders, warmup, clock_offset, directory, start, end) -> dict:
+    """Each path's percentiles, and each order's timeline: every hop from the POST, from
+    the rows' timestamps (events, jobs, emails) and the worker's task timeline."""
+    paths = {
+        "dns": [o["dns_served"] - o["setup_post"] for o in orders],
+        "email": [o["email_received"] - o["setup_post"] for o in orders],
+        "certificate": [o["certificate_answered"] - o["dcv_post"] for o in orders],
+    }
+    tasks = _task_timeline(directory / TIMELINE_FILE, start, end)
+    hops = [_hops(order, tasks, clock_offset) for order in orders]
+    names = list(dict.fromkeys(name for timeline in hops for name in timeline))
+    sweeps = [t for t in tasks.values() if t["task"].startswith(SWEEP_TASKS)]
+    result = {
+        "orders": len(orders),
+        "goal_seconds": WAIT_GOAL_SECONDS,
+        "paths": {},
+        "warmup_seconds": {
+            "dns": round(warmup["dns_served"] - warmup["setup_post"], 3),
+            "email": round(warmup["email_received"] - warmup["setup_post"], 3),
+            "certificate": round(warmup["certificate_answered"] - warmup["dcv_post"], 3),
+        },
+        "hops_ms_median": {
+            name: round(statistics.median(t[name] for t in hops if name in t) * 1000, 1)
+            for name in names
+        },
+        "hops_ms_p99": {
+            name: round(_percentile(sorted(t[name] for t in hops if name in t), 99) * 1000, 1)
+            for name in names
+        },
+        "sweeps_run": len(sweeps),
+        "rows_sent_by_sweeps": sum(t.get("retval") or 0 for t in sweeps),
+        "orders_timeline_ms": hops,
+    }
+    for path, values in paths.items():
+        values.sort()
+        p99 = _percentile(values, 99)
+        result["paths"][path] = {
+            "label": WAIT_PATHS[path],
+            **{f"p{p}_ms": round(_percentile(values, p) * 1000, 1) for p in (50, 90, 99)},
+            "max_ms": round(values[-1] * 1000, 1),
+            "met": p99 < WAIT_GOAL_SECONDS,
+        }
+    result["met"] = all(path["met"] for path in result["paths"].values())
+    return result
+
+
+SWEEP_TASKS = (
+    "provisioning.tasks.dispatch_due_jobs",
+    "notifications.tasks.dispatch_due_emails",
+    "webhooks.tasks.dispatch_due_webhooks",
+)
+
+
+def _task_timeline(path: Path, start: float, end: float) -> dict:
+    """Task id → its name, first argument, and when it was received, started, ended."""
+    import json
+
+    tasks: dict[str, dict] = {}
+    if not path.exists():
+        return tasks
+    for line in path.read_text().splitlines():
+        note = json.loads(line)
+        if not start <= note["t"] <= end + 5:
+            continue
+        task = tasks.setdefault(
+            note["id"], {"task": note["task"], "arg": (note["args"] or [None])[0]}
+        )
+        task[note["event"]] = note["t"]
+        if note["event"] == "ended":
+            task["retval"] = note.get("retval")
+    return tasks
+
+
+def _hops(order: dict, tasks: dict, clock_offset: float) -> dict:
+    """When each step of one order happened, in seconds: from the setup POST for the steps
+    before the code's Next, from the code's Next for the others (wall clock from rows and
+    the worker's timeline, converted to the script's monotonic clock)."""
+    from notifications.models import Email
+    from provisioning.models import Job, PlatformEvent
+
+    platform_id = order["platform_id"]
+
+    def at(wall) -> float:
+        return (wall.timestamp() if hasattr(wall, "timestamp") else wall) - clock_offset
+
+    steps = {
+        "setup POST answered (service, commit, tasks published)": order["setup_answered"],
+        "A/AAAA answered by BIND (dnspython)": order["dns_served"],
+        "validation email received by the SMTP sink": order["email_received"],
+        "code's Next answered (certificate issued)": order["certificate_answered"],
+        "ready email received by the SMTP sink": order["ready_email"],
+    }
+    events = dict(
+        PlatformEvent.objects.filter(platform_id=platform_id)
+        .order_by("-created_at")
+        .values_list("kind", "created_at")
+    )
+    for kind, label in (
+        ("dns_assisted", "BIND updated and read back, platform locked (dns_assisted event)"),
+        ("certificate_pending", "key, CSR, order made (certificate_pending event)"),
+        ("email_dcv", "validation email rendered and owed (email_dcv event)"),
+        ("certificate_issued", "certificate signed (certificate_issued event)"),
+    ):
+        if kind in events:
+            steps[label] = at(events[kind])
+    jobs = dict(Job.objects.filter(platform_id=platform_id).values_list("pk", "kind"))
+    emails = dict(
+        Email.objects.filter(target_id=platform_id, target_type__model="platform").values_list(
+            "pk", "kind"
+        )
+    )
+    for sent_at in Email.objects.filter(pk__in=emails, kind="dcv").values_list(
+        "sent_at", flat=True
+    ):
+        if sent_at:
+            steps["validation email marked sent (sent_at)"] = at(sent_at)
+    for task in tasks.values():
+        if task["task"] == "provisioning.tasks.run_job" and task["arg"] in jobs:
+            what = f"job {jobs[task['arg']]}"
+        elif task["task"] == "notifications.tasks.send_email" and task["arg"] in emails:
+            what = f"email {emails[task['arg']]}"
+        else:
+            continue
+        if what in ("job deliver", "email delivery"):
+            continue
+        for event in ("received", "started", "ended"):
+            if event in task:
+                steps.setdefault(f"{what}: task {event}", at(task[event]))
+    hops = {}
+    for name, when in steps.items():
+        if any(word in name for word in AFTER_THE_CODE):
+            hops[f"code's Next + {name}"] = when - order["dcv_post"]
+        else:
+            hops[f"setup POST + {name}"] = when - order["setup_post"]
+    return hops
+
+
+# The steps timed from the code's Next (the others from the setup POST).
+AFTER_THE_CODE = ("code's Next", "certificate signed", "finalise", "ready")
+
+
+def _print_wait(result: dict) -> None:
+    print(f"  A customer's wait, {result['orders']} orders one at a time (goal: p99 < 1 s):")
+    for path in result["paths"].values():
+        verdict_ = "MET" if path["met"] else "MISSED"
+        print(
+            f"    {path['label']:<42} p50 {path['p50_ms']:6.1f} ms  p90 {path['p90_ms']:6.1f} ms"
+            f"  p99 {path['p99_ms']:6.1f} ms  max {path['max_ms']:6.1f} ms  ({verdict_})"
+        )
+    print(f"    warm-up order (not counted): {result['warmup_seconds']}")
+    print(f"    {common.describe_cpu(result['cpu'])}; load average {result['load_average']}")
+    print(
+        f"    sweeps run meanwhile: {result['sweeps_run']}, rows they sent: "
+        f"{result['rows_sent_by_sweeps']} (0: no hop waited for beat)"
+    )
+    for start in ("setup POST", "code's Next"):
+        print(f"    timeline from the {start} (median, p99 over the orders, ms):")
+        steps = [(n, ms) for n, ms in result["hops_ms_median"].items() if n.startswith(start)]
+        for name, median in sorted(steps, key=lambda item: item[1]):
+            label = name.removeprefix(f"{start} + ")
+            print(f"      {median:7.1f} {result['hops_ms_p99'][name]:7.1f}  {label}")
+
+
+def email_batches(customers: Customers, *, worker, count: int) -> dict:
+    """`count` emails owed at once whose messages were lost (what beat's sweep finds after a
+    broker outage), sent by the worker twice: as the sweep sent them before (one task and
+    one SMTP connection per email, owed.dispatch_due) and as it sends them now (batches of
+    notifications.tasks.SEND_BATCH_SIZE over one connection each). Timed from the publish
+    to the last message at the SMTP sink, with the worker's CPU."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection, transaction
+
+    from notifications.models import Email
+    from notifications.services import _new_message_id
+    from notifications.tasks import SEND_BATCH_SIZE, send_email, send_emails
+    from outbox import owed
+
+    account = _wait_account()
+    template = Email.objects.filter(kind="delivery").first()
+    customers.discard_all()
+    result = {"emails": count, "batch_size": SEND_BATCH_SIZE}
+    for n, mode in enumerate(("one task per email", "batches")):
+        with transaction.atomic():  # invisible to beat's sweep until marked dispatched
+            Email.objects.bulk_create(
+                Email(
+                    target_type=ContentType.objects.get_for_model(account),
+                    target_id=account.pk,
+                    kind=f"bench-{n}-{i}",
+                    recipient=template.recipient,
+                    language="en",
+                    subject=f"Batch {n} email {i}",
+                    body_text=template.body_text,
+                    body_html=template.body_html,
+                    message_id=_new_message_id(),
+                )
+                for i in range(count)
+            )
+            ids = owed.take_due(Email, limit=count)
+        meter = common.CpuMeter({"worker": worker.pid, "SMTP sink": ("pid", customers.sink.pid)})
+        meter.start()
+        started = time.monotonic()
+        if mode == "batches":
+            for start in range(0, len(ids), SEND_BATCH_SIZE):
+                send_emails.delay(ids[start : start + SEND_BATCH_SIZE])
+        else:
+            for pk in ids:
+                send_email.delay(pk)
+        last = started
+        for _ in range(len(ids)):
+            last, _message = customers.next_email(timeout=60)
+        cpu = meter.stop()
+        result[mode] = {
+            "seconds": round(last - started, 3),
+            "emails_per_second": round(len(ids) / (last - started), 1),
+            "worker_cpu_ms_per_email": round(cpu["cpu_seconds"]["worker"] * 1000 / len(ids), 2),
+            "cpu": cpu,
+        }
+    connection.close()
+    print(f"\n  The sweep's {count} due emails (lost messages), by the worker:")
+    for mode in ("one task per email", "batches"):
+        figures = result[mode]
+        print(
+            f"    {mode:<20} {figures['seconds']:6.2f} s  {figures['emails_per_second']:6.1f} "
+            f"emails/s  worker CPU {figures['worker_cpu_ms_per_email']:.2f} ms per email"
+        )
+    return result
 
 
 if __name__ == "__main__":

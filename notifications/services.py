@@ -5,6 +5,7 @@ A live secret the recipient needs (a validation code, a link carrying a token) i
 the context as a `Secret`: the stored copy people read shows it masked, and the message
 as sent exists only encrypted until it is sent (notifications.models)."""
 
+import contextlib
 import json
 import smtplib
 import uuid
@@ -128,30 +129,88 @@ def _original(email: Email | None) -> Email | None:
 def email_send(*, email_id: int) -> None:
     """Send one queued email over SMTP: once, or retried with backoff on a temporary
     failure (4xx, connection refused, timeout); a permanent refusal (5xx) marks it failed."""
-    email = owed.claim(Email, email_id, lease_seconds=settings.EMAIL_TIMEOUT * 4 + 60)
-    if email is None:
-        return
+    email = _claim(email_id)
+    if email is not None:
+        with _Connection() as connection:
+            _send_claimed(email, connection)
+
+
+def emails_send(*, email_ids: list[int]) -> list[int]:
+    """Send several queued emails over one SMTP connection (a sweep's batch), one after
+    the other, each exactly as `email_send` sends one: claimed just before its message goes
+    out, finished as soon as the server accepted it, retried or failed alone when it is
+    refused. A row another worker has (or has sent) is skipped by its claim.
+
+    When the server cannot be reached (down, timing out), the rows not yet claimed are
+    not tried over it: their ids are returned, still owed and untouched, for the caller to
+    send one by one (`email_send`). A worker killed mid-batch leaves the row it was
+    sending to its lease and the others owed; the sweep sends both again."""
+    with _Connection() as connection:
+        for position, email_id in enumerate(email_ids):
+            email = _claim(email_id)
+            if email is not None and not _send_claimed(email, connection):
+                return list(email_ids[position + 1 :])
+    return []
+
+
+def _claim(email_id: int) -> Email | None:
+    return owed.claim(Email, email_id, lease_seconds=settings.EMAIL_TIMEOUT * 4 + 60)
+
+
+class _Connection:
+    """Django's mail backend, opened at the first message and again after a failure (the
+    SMTP session is then in an unknown state), closed at the end."""
+
+    def __init__(self) -> None:
+        self.backend = None
+
+    def __enter__(self) -> "_Connection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, message: EmailMultiAlternatives) -> None:
+        if self.backend is None:
+            self.backend = get_connection(fail_silently=False)
+            self.backend.open()
+        self.backend.send_messages([message])
+
+    def close(self) -> None:
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            with contextlib.suppress(Exception):  # a broken session is dropped as it is
+                backend.close()
+
+
+def _send_claimed(email: Email, connection: _Connection) -> bool:
+    """Send the claimed row's message and record the outcome on the row. False when the
+    server could not be reached (nothing more is to be tried over this connection)."""
     try:
         message = _OutboxMessage(email)
     except DecryptionError:
         _failed(email, "No key in FIELD_ENCRYPTION_KEY opens this email; resend it.", True)
-        return
+        return True
     try:
-        with get_connection(fail_silently=False) as connection:
-            connection.send_messages([message])
+        connection.send(message)
     except smtplib.SMTPRecipientsRefused as error:
+        connection.close()
         codes = [code for code, _ in error.recipients.values()]
         _failed(
             email, f"SMTP refused the recipient: {error.recipients}", all(c >= 500 for c in codes)
         )
     except smtplib.SMTPResponseException as error:
+        connection.close()
         detail = f"SMTP {error.smtp_code}: {_text(error.smtp_error)}"
         _failed(email, detail, permanent=error.smtp_code >= 500)
     except (TimeoutError, smtplib.SMTPException, OSError) as error:
+        connection.close()
         _failed(email, f"SMTP unreachable: {error!r}", permanent=False)
+        return False
     else:
         # Sent: nothing live is kept (a resend renders anew).
         owed.finish(email, sent_at=timezone.now(), last_error="", unmasked_encrypted="")
+    return True
 
 
 class _OutboxMessage(EmailMultiAlternatives):

@@ -25,21 +25,37 @@ class SmtpServer:
     # (time.time(), reply) of every DATA command, refused ones included.
     attempts: list[tuple[float, str]] = field(default_factory=list)
     reply: str | None = None  # e.g. "451 4.3.0 try later"; None accepts
+    # The client's (address, port) of each accepted message: one port, one connection.
+    peers: list[tuple] = field(default_factory=list)
+    # Once this many messages are accepted, the next DATA is answered 421 and the server
+    # goes away (stopped), until start() again.
+    down_after: int | None = None
+    # Once this many messages are accepted, the next ones are held as by hold().
+    hold_after: int | None = None
     holding: int = 0  # messages held without an answer at the moment
     _hold: str = ""  # "", "before" or "after" (accepting)
     _controller: Controller | None = None
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.hold_after is not None and len(self.messages) >= self.hold_after:
+            self.hold_after, self._hold = None, "before"
         if self._hold == "before":
             await self._held()  # cancelled, with the client's connection, if it dies
         with self._lock:
+            if self.down_after is not None and len(self.messages) >= self.down_after:
+                self.down_after = None
+                self.attempts.append((time.time(), "421"))
+                self._controller.server.close()  # no new connection from now on
+                threading.Thread(target=self.stop).start()  # not from the server's own loop
+                return "421 4.3.2 Service shutting down"
             self.attempts.append((time.time(), self.reply or "250"))
             if self.reply:
                 return self.reply
             message = message_from_bytes(envelope.content, policy=policy.default)
             message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
             self.messages.append(message)
+            self.peers.append(tuple(session.peer[:2]))
             self._lock.notify_all()
         if self._hold == "after":
             await self._held()
@@ -65,6 +81,10 @@ class SmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    @property
+    def up(self) -> bool:
+        return self._controller is not None
 
     def hold(self, *, accepted: bool = False) -> None:
         self._hold = "after" if accepted else "before"

@@ -137,3 +137,27 @@ def test_email_dates_follow_the_email_language_not_the_request():
     with translation.override("fr"):
         _, text, _ = render_email(kind="dcv", language="en", context=context)
     assert "31 January 2026" in text and "janvier" not in text
+
+
+def test_a_batch_skips_what_another_worker_holds_or_has_sent(mailbox):
+    """A batch sends only the rows it claims itself: one another worker is sending (its
+    lease running) and one already sent are left alone, the others go out once."""
+    from notifications.services import emails_send
+    from provisioning.tasks import run_job
+
+    for _ in range(4):
+        run_job(platform_order(account=AccountFactory(), actor="test").jobs.get().pk)
+    sent, held, *rest = Email.objects.order_by("pk")
+    send_email(sent.pk)
+    assert owed.claim(Email, held.pk, lease_seconds=60) is not None  # another worker's
+
+    assert emails_send(email_ids=[sent.pk, held.pk, *(e.pk for e in rest)]) == []
+
+    messages = mailbox.wait_for(3)
+    assert len(messages) == 3
+    assert sorted(m["Message-ID"] for m in messages) == sorted(
+        [sent.message_id, *(e.message_id for e in rest)]
+    )
+    held.refresh_from_db()
+    assert (held.status, held.attempts, held.sent_at) == ("running", 1, None)
+    assert Email.objects.get(pk=sent.pk).attempts == 1  # not claimed again
