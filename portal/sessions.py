@@ -19,6 +19,7 @@ process: a copy in one process's memory would outlive a logout served by another
 
 import logging
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
@@ -99,6 +100,19 @@ class SessionStore(DatabaseStore):
                 self._cache.set(key, replace_with, settings.SESSION_COOKIE_AGE)
         except Exception as error:
             raise SessionCacheUnavailable(str(error)) from error
+
+    # Django's async variants would bypass the copy: they run the rules above instead.
+    async def aload(self) -> dict:
+        return await sync_to_async(self.load)()
+
+    async def aexists(self, session_key: str) -> bool:
+        return await sync_to_async(self.exists)(session_key)
+
+    async def asave(self, must_create: bool = False) -> None:
+        await sync_to_async(self.save)(must_create)
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        await sync_to_async(self.delete)(session_key)
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
