@@ -32,7 +32,11 @@ KEY_PREFIX = "portal.session:"
 TOMBSTONE = "deleted"
 
 
-class SessionCacheUnavailable(Exception):
+class CacheUnavailable(Exception):
+    """The shared cache did not answer where the request cannot do without it."""
+
+
+class SessionCacheUnavailable(CacheUnavailable):
     """A session could not be deleted or changed because its cached copy could not be."""
 
 
@@ -116,23 +120,24 @@ class SessionStore(DatabaseStore):
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
-    """Django's, with a clear page when a session cannot be changed (the cache is down)
-    instead of an error: nothing was changed, the customer can try again."""
+    """Django's, with a clear page when a session cannot be changed, or a view cannot count
+    a rate limit, because the cache is down (instead of an error): nothing was changed, the
+    customer can try again."""
 
     def process_exception(self, request, exception):
-        if isinstance(exception, SessionCacheUnavailable):
-            return _unavailable(request)
+        if isinstance(exception, CacheUnavailable):
+            return unavailable_page(request)
         return None
 
     def process_response(self, request, response):
         try:
             return super().process_response(request, response)
         except SessionCacheUnavailable:
-            return _unavailable(request)
+            return unavailable_page(request)
 
 
-def _unavailable(request):
-    logger.error("Session cache unreachable: a session change was refused")
+def unavailable_page(request):
+    logger.error("Cache unreachable: the request was refused, nothing changed")
     response = render(request, "portal/unavailable.html", status=503)
     response["Retry-After"] = "30"
     return response

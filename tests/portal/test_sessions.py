@@ -186,3 +186,21 @@ def test_a_cache_that_hangs_does_not_keep_a_logged_out_copy(client, account, pri
     assert client.post("/logout/").status_code == 302
     client.cookies["sessionid"] = key
     assert not is_logged_in(client)
+
+
+def test_with_the_cache_down_a_login_is_refused_clearly_not_let_through_uncounted(
+    client, account, private_redis, settings
+):
+    """The login's per-address limit is counted in the cache: down, the login is refused
+    with the "try again" page (never an error page, never an uncounted attempt)."""
+    settings.RATELIMIT_ENABLED = True
+    private_redis.stop()
+    response = client.post("/login/", {"username": account.nic, "password": PASSWORD})
+    assert response.status_code == 503
+    assert "Try again in a moment" in response.content.decode()
+    assert "sessionid" not in response.cookies
+    private_redis.start()
+    assert (
+        client.post("/login/", {"username": account.nic, "password": PASSWORD}).status_code == 302
+    )
+    assert is_logged_in(client)
