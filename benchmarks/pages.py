@@ -16,8 +16,13 @@ link, its own domain, DNS Assist on). Afterwards the platforms actually configur
 match the requests wrk counted (plus at most the requests in flight when it stopped): a
 request that found its platform already configured would only have been redirected.
 
-Goal: each page at least half the bare view's rate, p99 under 100 ms; at most 6 SQL
-statements per page (counted here, asserted in tests/portal/test_query_counts.py).
+Goals (issue 16), each a ratio within the run: setup GET and status GET at least 0.6 of the
+logged-in bare view, the logged-in bare view at least 0.4 of the anonymous one, the p99 at 32
+connections reported (under 100 ms follows from >= 320 req/s), the valid setup POST in at
+most 12 SQL statements (counted here, asserted in tests/portal/test_query_counts.py).
+
+As deployed, the cache is on Redis (CACHE_URL, the benchmark's redis-server, db 1): the
+sessions are read from their copies there (portal.sessions).
 
     benchmarks/run pages [--platforms 1000] [--seconds 10] [--profile]
 """
@@ -38,9 +43,14 @@ DATABASE = f"{common.DB_PREFIX}_pages"
 CONNECTIONS = 32
 THREADS = 2
 SPARE_POSTS = 201  # delivered platforms kept from wrk: one to count queries, 200 to profile
-RATE_GOAL = 0.5
+# Issue 16's goals: each page at least PAGE_GOAL of the logged-in bare view, that view at
+# least LOGGED_IN_GOAL of the anonymous one, p99 reported against P99_GOAL_MS (with 2 sync
+# workers and 32 connections it follows from >= 320 req/s), the valid setup POST within
+# POST_STATEMENTS_GOAL SQL statements.
+PAGE_GOAL = 0.6
+LOGGED_IN_GOAL = 0.4
 P99_GOAL_MS = 100
-QUERY_GOAL = 6
+POST_STATEMENTS_GOAL = 12
 
 REPORT_LUA = """
 done = function(summary, latency, requests)
@@ -105,7 +115,12 @@ def main() -> int:
             database_url=database_url,
             broker_url=broker_url,
             directory=directory,
-            extra={"DJANGO_SETTINGS_MODULE": "benchmarks.settings"},
+            # As deployed (docker-compose.yml): the cache on Redis, which keeps the
+            # sessions' copies (portal.sessions) and the rate limits.
+            extra={
+                "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+                "CACHE_URL": broker_url.rsplit("/", 1)[0] + "/1",
+            },
         )
         import django
 
@@ -168,9 +183,10 @@ def main() -> int:
 
 def prepare(count: int, directory: Path) -> dict:
     """The customer, their session, a platform for each page and `count` for the POSTs."""
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
     from certificates.models import CertificateOrder
@@ -186,9 +202,9 @@ def prepare(count: int, directory: Path) -> dict:
         zones=[common.ZONE],
     )
     user = account.users.get()
-    session = SessionStore()
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[BACKEND_SESSION_KEY] = "portal.auth.CaseInsensitiveModelBackend"  # as a login
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
 
@@ -508,27 +524,68 @@ PROFILE_GROUPS = {
 
 
 def verdict(figures: dict) -> dict:
+    """Issue 16's goals, each a ratio within this run: the pages against the logged-in bare
+    view (what any logged-in page pays first), that view against the anonymous bare view,
+    the p99 at CONNECTIONS connections, and the setup POST's SQL statements."""
     results = figures["results"]
     bare = results["bare view"]["rps"]
+    logged_in = results["bare view, logged in"]["rps"]
     out = {}
     print()
-    for name in ("setup GET", "setup POST", "status GET"):
-        result = results[name]
-        ratio = result["rps"] / bare
-        queries = figures["queries"][name]
-        met = {
-            "rate": ratio >= RATE_GOAL,
-            "p99": result["p99_ms"] < P99_GOAL_MS,
-            "queries": queries <= QUERY_GOAL,
-        }
-        out[name] = {"ratio_to_bare": round(ratio, 3), "queries": queries, "met": met}
+
+    def line(name: str, ratio: float, goal: float, of: str) -> bool:
+        met = ratio >= goal
         print(
-            f"  {name:11} {result['rps']:.0f} / {bare:.0f} req/s = {ratio:.0%} of the bare view "
-            f"(goal >= {RATE_GOAL:.0%}: {'MET' if met['rate'] else 'MISSED'}); "
-            f"p99 {result['p99_ms']:.0f} ms (goal < {P99_GOAL_MS}: "
-            f"{'MET' if met['p99'] else 'MISSED'}); {queries} queries (goal <= {QUERY_GOAL}: "
-            f"{'MET' if met['queries'] else 'MISSED'})"
+            f"  {name:20} {results[name]['rps']:.0f} / {of} = {ratio:.2f} "
+            f"(goal >= {goal}: {'MET' if met else 'MISSED'}); p99 {results[name]['p99_ms']:.0f} ms "
+            f"at {CONNECTIONS} connections (goal < {P99_GOAL_MS}: "
+            f"{'MET' if results[name]['p99_ms'] < P99_GOAL_MS else 'MISSED'})"
         )
+        return met
+
+    ratio = logged_in / bare
+    out["bare view, logged in"] = {
+        "ratio_to_bare": round(ratio, 3),
+        "met": line("bare view, logged in", ratio, LOGGED_IN_GOAL, f"{bare:.0f} (bare view)"),
+    }
+    for name in ("setup GET", "status GET", "setup POST"):
+        ratio = results[name]["rps"] / logged_in
+        goal = PAGE_GOAL if name != "setup POST" else 0.0
+        met = line(name, ratio, goal, f"{logged_in:.0f} (logged-in bare view)")
+        out[name] = {
+            "ratio_to_logged_in_bare": round(ratio, 3),
+            "ratio_to_bare": round(results[name]["rps"] / bare, 3),
+            "p99_ms": results[name]["p99_ms"],
+            "met": met if name != "setup POST" else None,
+        }
+    # The same ratios from the gunicorn workers' CPU per request, which other processes on
+    # a shared machine disturb less than the rates (each page is measured at another
+    # moment of their load): on an idle machine, where gunicorn is the bound, the rates'
+    # ratios would approach these.
+    cpu_ms = {
+        name: 1000 * result["cpu"]["cpu_seconds"]["gunicorn"] / max(result["requests"], 1)
+        for name, result in results.items()
+    }
+    print(
+        "  gunicorn CPU per request: "
+        + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
+    )
+    print(
+        f"  as ratios of CPU per request: logged-in bare / bare "
+        f"{cpu_ms['bare view'] / cpu_ms['bare view, logged in']:.2f}, "
+        + ", ".join(
+            f"{name} / logged-in bare {cpu_ms['bare view, logged in'] / cpu_ms[name]:.2f}"
+            for name in ("setup GET", "status GET", "setup POST")
+        )
+    )
+    out["cpu_ms_per_request"] = {name: round(ms, 3) for name, ms in cpu_ms.items()}
+    statements = figures["queries"]["setup POST"]
+    out["setup POST"]["statements"] = statements
+    out["setup POST"]["statements_met"] = statements <= POST_STATEMENTS_GOAL
+    print(
+        f"  setup POST: {statements} SQL statements (goal <= {POST_STATEMENTS_GOAL}: "
+        f"{'MET' if statements <= POST_STATEMENTS_GOAL else 'MISSED'})"
+    )
     for name, summary in figures.get("profile", {}).items():
         if "attributed" not in summary:
             continue

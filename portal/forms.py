@@ -12,7 +12,7 @@ from provisioning.rules import (
     setup_choices_check,
     validation_addresses,
 )
-from provisioning.selectors import authoritative_domains_elsewhere, domain_held, zones_for_setup
+from provisioning.selectors import authoritative_domains_elsewhere, domain_held, setup_facts
 from zones.names import InvalidDomainName, display_domain, normalise_domain
 
 # Django's Jinja2 copies of its widget templates render the same HTML faster than the
@@ -78,7 +78,10 @@ class SetupForm(forms.Form):
         self.fields["validation_email"].choices = [
             (local, f"{local}@{suffix}") for local in VALIDATION_LOCAL_PARTS
         ]
-        self.managed_zones, self.foreign_zones = zones_for_setup(platform.account, typed)
+        # The zones and the typed domain's holders, in one query (clean_domain reads it).
+        self.typed = typed
+        self.facts = setup_facts(platform, typed)
+        self.managed_zones, self.foreign_zones = self.facts.own_zones, self.facts.foreign_zones
 
     def _typed_domain(self) -> str:
         try:
@@ -101,7 +104,11 @@ class SetupForm(forms.Form):
             domain = normalise_domain(self.cleaned_data["domain"])
         except InvalidDomainName as error:
             raise forms.ValidationError(str(error)) from None
-        if domain_held(domain, excluding=self.platform):
+        if domain == self.typed:
+            held = self.facts.held
+        else:
+            held = domain_held(domain, excluding=self.platform)
+        if held:
             raise forms.ValidationError(gettext("This domain is already used by another platform."))
         return domain
 

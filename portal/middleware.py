@@ -6,6 +6,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
+_UNREAD = object()
+
 
 class AccountLanguageMiddleware:
     """Activates the language of the user's first account (Account.language).
@@ -20,7 +22,10 @@ class AccountLanguageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            language = user.accounts.order_by("pk").values_list("language", flat=True).first()
+            # Read with the user by portal.auth.UserWithLanguage (the query otherwise).
+            language = getattr(user, "account_language", _UNREAD)
+            if language is _UNREAD:
+                language = user.accounts.order_by("pk").values_list("language", flat=True).first()
             if language in self.supported:
                 translation.activate(language)
                 request.LANGUAGE_CODE = language

@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext
 
+from portal.sessions import CacheUnavailable, unavailable_page
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -74,12 +76,16 @@ def _key(scope: str, identity: str, window: int) -> str:
 def _over(scope: str, identity: str, limit: int, window: int) -> int:
     """Counts one request; returns the seconds to wait when the limit is passed, else 0."""
     key = _key(scope, identity, window)
-    cache.add(key, 0, timeout=window + 1)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window + 1)
-        count = 1
+        cache.add(key, 0, timeout=window + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=window + 1)
+            count = 1
+    except Exception as error:
+        # Cache down: refused (a "try again" page), never let through uncounted.
+        raise CacheUnavailable(str(error)) from error
     return window - int(time.time()) % window if count > limit else 0
 
 
@@ -124,10 +130,13 @@ def ratelimit(
                 and (counts is None or counts(request, kwargs))
             ):
                 limit, window = settings.RATELIMITS[scope]
-                wait = _over(scope, f"ip:{client_address(request)}", limit, window)
-                if not wait and per_target is not None:
-                    target = per_target(request, kwargs)
-                    wait = _over(scope, f"target:{target}", limit, window)
+                try:
+                    wait = _over(scope, f"ip:{client_address(request)}", limit, window)
+                    if not wait and per_target is not None:
+                        target = per_target(request, kwargs)
+                        wait = _over(scope, f"target:{target}", limit, window)
+                except CacheUnavailable:
+                    return _unavailable(request, json=json)
                 if wait:
                     return _refused(request, wait, json=json)
             return view(request, *args, **kwargs)
@@ -135,6 +144,16 @@ def ratelimit(
         return wrapped
 
     return decorate
+
+
+def _unavailable(request: HttpRequest, *, json: bool) -> HttpResponse:
+    if json:
+        response = JsonResponse(
+            {"error": "Temporarily unavailable; try again in a moment."}, status=503
+        )
+        response["Retry-After"] = "30"
+        return response
+    return unavailable_page(request)
 
 
 def _refused(request: HttpRequest, wait: int, *, json: bool) -> HttpResponse:

@@ -50,7 +50,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Early, so that every response gets the policy, those of inner middleware included.
     "csp.middleware.CSPMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, with a "try again" page when a session cannot be changed (portal.sessions).
+    "portal.sessions.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -148,6 +149,19 @@ CONTENT_SECURITY_POLICY = {
 # Shared by every web process for rate limits: use Redis in production
 # (CACHE_URL=redis://host:6379/1); the embedded default keeps counts in the process.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # A cache that does not answer within a second counts as down (sessions then fall back
+    # to the database) rather than holding the request.
+    # (CACHE_URL's query may set others: redis://host:6379/1?socket_timeout=5)
+    for _option in ("socket_connect_timeout", "socket_timeout"):
+        CACHES["default"].setdefault("OPTIONS", {}).setdefault(_option, 1.0)
+# Sessions: the database, with a copy in the cache when every web process shares it
+# (portal.sessions); a copy in one process's memory would outlive a logout served by another.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.db"
+    if CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
+    else "portal.sessions"
+)
 RATELIMIT_ENABLED = env.bool("RATELIMIT_ENABLED", default=True)
 # scope: (requests, seconds), counted per client address and per target.
 RATELIMITS = {

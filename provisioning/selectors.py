@@ -1,9 +1,10 @@
 """Reads of the provisioning app."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models import BigIntegerField, BooleanField, ExpressionWrapper, Q, QuerySet, Value
 from django.utils import timezone
 
 from certificates.models import IN_USE, CertificateOrder
@@ -45,6 +46,43 @@ def zones_for_setup(account: Account, domain: str) -> tuple[list[str], list[str]
     rows = list(zones.values_list("name", "account_id"))
     own = [name for name, owner in rows if owner == account.pk]
     return own, [name for name, owner in rows if owner != account.pk]
+
+
+@dataclass(frozen=True)
+class SetupFacts:
+    """What the setup's checks read, for one domain: the account's zones, the zones other
+    accounts manage that contain the domain (A-labels), and whether another platform holds
+    the domain."""
+
+    own_zones: list[str]
+    foreign_zones: list[str]
+    held: bool
+
+
+def setup_facts(platform: Platform, domain: str) -> SetupFacts:
+    """zones_for_setup and domain_held in one query (a UNION: the platforms holding the
+    domain come as rows without an account)."""
+    account_id = platform.account_id
+    containing = parent_domains(domain) if domain else []
+    rows = Zone.objects.filter(Q(account_id=account_id) | Q(name__in=containing)).values_list(
+        "name", "account_id"
+    )
+    if domain:
+        holders = (
+            Platform.objects.filter(HOLDS_DOMAIN, domain=domain)
+            .exclude(pk=platform.pk)
+            .values_list("domain", Value(None, output_field=BigIntegerField()))
+        )
+        rows = rows.order_by().union(holders.order_by(), all=True)
+    own, foreign, held = [], [], False
+    for name, owner in sorted(rows, key=lambda row: (row[0], row[1] or 0)):
+        if owner is None:
+            held = True
+        elif owner == account_id:
+            own.append(name)
+        else:
+            foreign.append(name)
+    return SetupFacts(own_zones=own, foreign_zones=foreign, held=held)
 
 
 def platforms_for_user(user):

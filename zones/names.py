@@ -5,6 +5,7 @@ IDNA 2008 with UTS #46 mapping for internationalised names). A label mixing scri
 (UTS #39) is refused: it can pass for another name.
 """
 
+import functools
 import re
 
 import idna
@@ -132,8 +133,10 @@ def mixed_scripts(label: str) -> list[str]:
     return names
 
 
+@functools.lru_cache(maxsize=4096)
 def display_domain(name: str) -> str:
-    """The U-label form for people; falls back to the stored form."""
+    """The U-label form for people; falls back to the stored form. (Remembered: a page
+    shows the same few names many times, and IDNA decoding is slow.)"""
     try:
         return idna.decode(name)
     except idna.IDNAError:

@@ -8,7 +8,7 @@ from outbox import owed
 from provisioning.errors import Refused
 from provisioning.models import JobKind, Platform, PlatformState, ValidationMethod
 from provisioning.rules import setup_choices_check
-from provisioning.selectors import domain_held, zones_for_setup
+from provisioning.selectors import SetupFacts, domain_held, setup_facts
 from provisioning.services import dns
 from provisioning.services.common import SYSTEM, locked, moved, owe_job
 from zones.names import InvalidDomainName, normalise_domain
@@ -16,12 +16,12 @@ from zones.names import InvalidDomainName, normalise_domain
 DOMAIN_IN_USE = "This domain is already used by another platform."
 
 
-def _zones(platform: Platform, domain: str) -> tuple[list[str], list[str]]:
+def _facts(platform: Platform, domain: str) -> SetupFacts:
     try:
         domain = normalise_domain(domain)
     except InvalidDomainName:
         domain = ""  # setup_choices_check says what is wrong with it
-    return zones_for_setup(platform.account, domain)
+    return setup_facts(platform, domain)
 
 
 @transaction.atomic
@@ -40,17 +40,17 @@ def platform_configure(
     platform = locked(platform_id)
     if platform.state != PlatformState.AWAITING_SETUP:
         raise Refused(None, "This platform is already configured.")
-    own_zones, foreign_zones = _zones(platform, domain)
+    facts = _facts(platform, domain)  # the zones and the domain's holders, in one query
     choices = setup_choices_check(
         subdomain=subdomain,
         domain=domain,
         validation_email=validation_email,
         dns_assist=dns_assist,
         offered_subdomains=settings.SERVER_SUBDOMAINS,
-        managed_zones=own_zones,
-        foreign_zones=foreign_zones,
+        managed_zones=facts.own_zones,
+        foreign_zones=facts.foreign_zones,
     )
-    if domain_held(choices.domain, excluding=platform):
+    if facts.held:  # choices.domain is the domain normalised, as read
         raise Refused("domain", DOMAIN_IN_USE)
     if validation_method not in ValidationMethod.values:
         raise Refused("validation_method", "Choose e-mail or DNS record.")
