@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from provisioning.admin import PlatformAdmin
 from provisioning.models import Account, Platform
-from provisioning.selectors import platforms_matching
+from provisioning.selectors import MANY_ROWS, platforms_matching
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/provisioning/platform/"
@@ -77,6 +77,15 @@ def test_search_finds_by_each_field(operator_client, query, expected):
     assert _found(operator_client, query) == expected
 
 
+@pytest.mark.parametrize("broad", [False, True])
+@pytest.mark.parametrize(("query", "expected"), SEARCHES)
+def test_both_ways_find_the_same(query, expected, broad):
+    """Few matches are collected from the indexes, many read newest first: same rows."""
+    _platforms(0, 25)
+    found = platforms_matching(Platform.objects.all(), query, broad=broad)
+    assert set(found.values_list("service", flat=True)) == expected
+
+
 def test_search_matches_the_admin_fields(operator_client):
     """Every field the admin declares searchable is searched by platforms_matching."""
     _platforms(0, 5)
@@ -133,3 +142,20 @@ def test_search_plan_reads_the_indexes(operator_client, query, indexes):
             assert "Seq Scan" not in plan, plan
             for index in indexes:
                 assert index in plan, plan
+
+
+@pytest.mark.postgres
+def test_a_search_matching_many_reads_the_newest_first(operator_client):
+    """A piece found in every platform: collecting and sorting all matches would read the
+    whole table, so the page reads the changelist's index from the newest platform and
+    tests each (no UNION), and no COUNT runs (the paginator shows the estimate)."""
+    _platforms(0, MANY_ROWS + 2_000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE provisioning_platform, provisioning_account")
+    with CaptureQueriesContext(connection) as queries:
+        response = operator_client.get(CHANGELIST, {"q": "pex-t"})
+    page = response.content.decode()
+    assert f"pex-t{MANY_ROWS + 1_999:06d}" in page and "pex-t000000" not in page  # newest first
+    searched = [q["sql"] for q in queries if "LIKE" in q["sql"] and "EXPLAIN" not in q["sql"]]
+    assert len(searched) == 1 and "UNION" not in searched[0]
+    assert not any(q["sql"].startswith("SELECT COUNT(*)") for q in queries)
