@@ -14,6 +14,7 @@ beside them, without a goal.
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -22,6 +23,7 @@ import time
 from benchmarks import common
 
 GOAL_MS = 300
+BEFORE_REPEAT = 5  # Django's own search, for comparison: about a second a request
 CHANGELIST = "/admin/provisioning/platform/"
 ROWS = 'SELECT "provisioning_platform"."id"'  # the page's rows (the count starts otherwise)
 # Values of benchmarks/seed.py present at every size (platform 123 of account 24; account
@@ -95,7 +97,7 @@ def main() -> int:
             name: {part: explain(pages[name][part]) for part in ("main_sql", "count_sql")}
             for name in ("search a service", "search a NIC", "search a piece of every row")
         }
-        for page in pages.values():
+        for page in [*pages.values(), *figures["sizes"][size]["before"].values()]:
             page.pop("main_sql"), page.pop("count_sql")
     figures["verdict"] = verdict(figures, sizes)
     common.save(directory, "admin", figures)
@@ -119,8 +121,31 @@ def measure(size: int, repeat: int) -> dict:
     for name, url in OTHERS.items():
         results[name] = page(client, url, repeat)
         show(name, results[name])
+    before = {}
+    print(f"    the searches with Django's own search (the code before), {BEFORE_REPEAT} times:")
+    with djangos_own_search():
+        for name, query in PAGES.items():
+            if name.startswith("search"):
+                before[name] = page(client, CHANGELIST + query, BEFORE_REPEAT)
+                show(name, before[name])
     get_user_model().objects.filter(pk=user.pk).delete()
-    return {"pages": results}
+    return {"pages": results, "before": before}
+
+
+@contextlib.contextmanager
+def djangos_own_search():
+    """PlatformAdmin searching as Django's ModelAdmin does (icontains ORed across the
+    join to the account), for the figures before selectors.platforms_matching."""
+    from django.contrib.admin import ModelAdmin
+
+    from provisioning.admin import PlatformAdmin
+
+    own = PlatformAdmin.get_search_results
+    PlatformAdmin.get_search_results = ModelAdmin.get_search_results
+    try:
+        yield
+    finally:
+        PlatformAdmin.get_search_results = own
 
 
 def page(client, url: str, repeat: int) -> dict:
