@@ -82,6 +82,9 @@ def main() -> int:
                 **bind.settings(),
             },
         )
+        # The worker's and beat's INFO lines are read (tasks run, "ready.", "beat: Starting");
+        # the script itself keeps LOG_LEVEL=WARNING.
+        children_env = {**env, "LOG_LEVEL": "INFO"}
         import django
 
         django.setup()
@@ -98,7 +101,7 @@ def main() -> int:
                 *("--loglevel=INFO", f"--concurrency={args.concurrency}"),
             ],
             directory / "worker.log",
-            env=env,
+            env=children_env,
         )
         servers.append(worker)
         figures["noop"] = noop_throughput(worker, env, args.noop_tasks)
@@ -113,7 +116,7 @@ def main() -> int:
                 *("--loglevel=INFO", "--schedule", str(directory / "beat.schedule")),
             ],
             directory / "beat.log",
-            env=env,
+            env=children_env,
         ).start()
         servers.append(beat)
         beat.wait_for_log("beat: Starting")
@@ -406,6 +409,7 @@ def stage_queries(customers: Customers) -> dict:
     each step (the worker is stopped: the tasks are called here, as the worker would)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
     from notifications.models import Email
     from notifications.tasks import send_email
@@ -423,8 +427,10 @@ def stage_queries(customers: Customers) -> dict:
 
     def work_off(platform):
         while True:
-            jobs = list(Job.objects.filter(platform=platform, status="pending"))
-            emails = list(Email.objects.filter(target_id=platform.pk, status="pending"))
+            # Due now: the certificate's renewal, owed at issuance, waits for months.
+            due = {"status": "pending", "due_at__lte": timezone.now()}
+            jobs = list(Job.objects.filter(platform=platform, **due))
+            emails = list(Email.objects.filter(target_id=platform.pk, **due))
             if not jobs and not emails:
                 return
             for job in jobs:
