@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Least
 from django.utils import timezone
@@ -89,8 +89,22 @@ def fulfil(rows: QuerySet) -> int:
 def run_now(rows: QuerySet) -> list[OwedWork]:
     """Waiting rows made due now, their attempts counted afresh (a person's retry of work
     waiting out its backoff); sent once the transaction commits."""
+    return _run_now(list(rows.filter(status=OwedStatus.PENDING)))
+
+
+def owe_now(row: OwedWork, *, among: QuerySet) -> None:
+    """The work is wanted now: what of `among` (the same work) waits is made due now
+    (``run_now``); when none of it is owed, the row is (``owe``); one running does it. One
+    read of `among` for both questions."""
+    owed_rows = list(among.filter(status__in=OPEN_STATUSES))
+    if not owed_rows:
+        owe(row)
+    else:
+        _run_now([r for r in owed_rows if r.status == OwedStatus.PENDING])
+
+
+def _run_now(waiting: list[OwedWork]) -> list[OwedWork]:
     now = timezone.now()
-    waiting = list(rows.filter(status=OwedStatus.PENDING))
     for row in waiting:
         type(row).objects.filter(pk=row.pk).update(due_at=now, attempts=0, dispatched_at=now)
         row.due_at, row.attempts, row.dispatched_at = now, 0, now
@@ -103,15 +117,29 @@ def run_now(rows: QuerySet) -> list[OwedWork]:
 
 def claim(model: type[OwedWork], pk: int, *, lease_seconds: int) -> OwedWork | None:
     """Take the row for this worker, or return None when it is not (or no longer) owed."""
+    # One statement, the conditional UPDATE returning the row it took (PostgreSQL, and
+    # SQLite since 3.35): the ORM's update() returns a count, and a SELECT after it was one
+    # more round trip for every job and every email.
     now = timezone.now()
-    taken = model.objects.filter(pk=pk, status=OwedStatus.PENDING, due_at__lte=now).update(
-        status=OwedStatus.RUNNING,
-        lease_until=now + timedelta(seconds=lease_seconds),
-        attempts=models.F("attempts") + 1,
+    name, ops = connection.ops.quote_name, connection.ops
+    columns = ", ".join(name(field.column) for field in model._meta.concrete_fields)
+    sql = (
+        f"UPDATE {name(model._meta.db_table)} "  # noqa: S608 (quoted names, values as parameters)
+        f"SET {name('status')} = %s, {name('lease_until')} = %s, "
+        f"{name('attempts')} = {name('attempts')} + 1 "
+        f"WHERE {name(model._meta.pk.column)} = %s AND {name('status')} = %s "
+        f"AND {name('due_at')} <= %s RETURNING {columns}"
     )
-    if not taken:
-        return None
-    return model.objects.get(pk=pk)
+    lease_until = now + timedelta(seconds=lease_seconds)
+    params = [
+        OwedStatus.RUNNING.value,
+        ops.adapt_datetimefield_value(lease_until),
+        pk,
+        OwedStatus.PENDING.value,
+        ops.adapt_datetimefield_value(now),
+    ]
+    taken = list(model.objects.raw(sql, params))
+    return taken[0] if taken else None
 
 
 def finish(row: OwedWork, **fields) -> None:
