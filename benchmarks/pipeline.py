@@ -93,6 +93,7 @@ def main() -> int:
             f"  cryptography: {figures['crypto']['per_order_ms']:.1f} ms CPU per order "
             f"({_crypto_parts(figures['crypto'])})"
         )
+        children_env["LOG_PERIODIC_TASKS"] = "true"  # the sweeps count among an order's tasks
 
         worker = common.Process(
             "worker",
