@@ -111,7 +111,7 @@ def platform_dns_assist(*, platform_id: int) -> None:
             transient=True,
         )
     with transaction.atomic():
-        platform = locked(platform_id)
+        platform = locked(platform_id, account=False)
         if platform.dns_state == DnsState.VERIFIED:
             return  # a check found them right meanwhile
         if platform.dns_state != DnsState.ASSISTED:
@@ -168,7 +168,7 @@ def platform_dns_check(*, platform_id: int, actor: str = SYSTEM) -> Later | None
             raise StageFailed(error.message, transient=True) from error
         return Later(timezone.now() + timedelta(seconds=settings.DNS_CHECK_INTERVAL))
     with transaction.atomic():
-        platform = locked(platform_id)
+        platform = locked(platform_id, account=False)
         platform.dns_records = [
             {
                 "rtype": r.rtype,
