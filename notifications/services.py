@@ -68,7 +68,6 @@ def _new_message_id() -> str:
     return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
 
 
-@transaction.atomic
 def email_queue(
     *,
     target: models.Model,
@@ -113,6 +112,8 @@ def email_queue(
         requested_by=requested_by,
     )
     try:
+        # Its only write, atomic on its own: in the caller's transaction (every stage's),
+        # one savepoint rather than two.
         with transaction.atomic():
             owed.owe(email)
     except IntegrityError:

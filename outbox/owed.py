@@ -7,17 +7,21 @@ conditional UPDATE, so a duplicate delivery finds nothing to do.
 
 Callers say what they owe (``owe``, ``owe_once``), what is no longer owed (``cancel_open``,
 ``fulfil``), what must not wait (``run_now``) and ask ``is_owed``; they never write a
-status themselves. Tasks are sent by the name the row's model gives (``task_name``).
+status themselves. Tasks are sent by the name the row's model gives (``task_name``). A task
+may run the work it made due itself, next, instead of sending it (``kept_here``).
 """
 
 import logging
 import random
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Least
 from django.utils import timezone
@@ -85,8 +89,22 @@ def fulfil(rows: QuerySet) -> int:
 def run_now(rows: QuerySet) -> list[OwedWork]:
     """Waiting rows made due now, their attempts counted afresh (a person's retry of work
     waiting out its backoff); sent once the transaction commits."""
+    return _run_now(list(rows.filter(status=OwedStatus.PENDING)))
+
+
+def owe_now(row: OwedWork, *, among: QuerySet) -> None:
+    """The work is wanted now: what of `among` (the same work) waits is made due now
+    (``run_now``); when none of it is owed, the row is (``owe``); one running does it. One
+    read of `among` for both questions."""
+    owed_rows = list(among.filter(status__in=OPEN_STATUSES))
+    if not owed_rows:
+        owe(row)
+    else:
+        _run_now([r for r in owed_rows if r.status == OwedStatus.PENDING])
+
+
+def _run_now(waiting: list[OwedWork]) -> list[OwedWork]:
     now = timezone.now()
-    waiting = list(rows.filter(status=OwedStatus.PENDING))
     for row in waiting:
         type(row).objects.filter(pk=row.pk).update(due_at=now, attempts=0, dispatched_at=now)
         row.due_at, row.attempts, row.dispatched_at = now, 0, now
@@ -99,15 +117,29 @@ def run_now(rows: QuerySet) -> list[OwedWork]:
 
 def claim(model: type[OwedWork], pk: int, *, lease_seconds: int) -> OwedWork | None:
     """Take the row for this worker, or return None when it is not (or no longer) owed."""
+    # One statement, the conditional UPDATE returning the row it took (PostgreSQL, and
+    # SQLite since 3.35): the ORM's update() returns a count, and a SELECT after it was one
+    # more round trip for every job and every email.
     now = timezone.now()
-    taken = model.objects.filter(pk=pk, status=OwedStatus.PENDING, due_at__lte=now).update(
-        status=OwedStatus.RUNNING,
-        lease_until=now + timedelta(seconds=lease_seconds),
-        attempts=models.F("attempts") + 1,
+    name, ops = connection.ops.quote_name, connection.ops
+    columns = ", ".join(name(field.column) for field in model._meta.concrete_fields)
+    sql = (
+        f"UPDATE {name(model._meta.db_table)} "  # noqa: S608 (quoted names, values as parameters)
+        f"SET {name('status')} = %s, {name('lease_until')} = %s, "
+        f"{name('attempts')} = {name('attempts')} + 1 "
+        f"WHERE {name(model._meta.pk.column)} = %s AND {name('status')} = %s "
+        f"AND {name('due_at')} <= %s RETURNING {columns}"
     )
-    if not taken:
-        return None
-    return model.objects.get(pk=pk)
+    lease_until = now + timedelta(seconds=lease_seconds)
+    params = [
+        OwedStatus.RUNNING.value,
+        ops.adapt_datetimefield_value(lease_until),
+        pk,
+        OwedStatus.PENDING.value,
+        ops.adapt_datetimefield_value(now),
+    ]
+    taken = list(model.objects.raw(sql, params))
+    return taken[0] if taken else None
 
 
 def finish(row: OwedWork, **fields) -> None:
@@ -215,15 +247,58 @@ def _send(task_name: str, pk: int) -> None:
 
 
 def _send_on_commit(row: OwedWork) -> None:
-    """Send the row's task once the transaction commits. If the broker cannot take it,
-    the row is left for the next sweep instead of failing the request that made it owed."""
-    model = type(row)
+    """Send the row's task once the transaction commits (or keep it for the task that owed
+    it: ``kept_here``)."""
 
     def send() -> None:
-        try:
-            _send(model.task_name, row.pk)
-        except Exception:
-            logger.warning("Broker unavailable; %s %s left for the sweep", model.__name__, row.pk)
-            model.objects.filter(pk=row.pk).update(dispatched_at=None)
+        kept = _kept.get()
+        if kept is not None and kept.accept(row):
+            kept.rows.append(row)
+        else:
+            _send_or_leave(row)
 
     transaction.on_commit(send)
+
+
+def _send_or_leave(row: OwedWork) -> None:
+    """Send the row's task. If the broker cannot take it, the row is left for the next
+    sweep instead of failing the request that made it owed."""
+    model = type(row)
+    try:
+        _send(model.task_name, row.pk)
+    except Exception:
+        logger.warning("Broker unavailable; %s %s left for the sweep", model.__name__, row.pk)
+        model.objects.filter(pk=row.pk).update(dispatched_at=None)
+
+
+# Work a task runs itself, next, instead of sending it.
+
+
+@dataclass
+class _Kept:
+    accept: Callable[[OwedWork], bool]
+    rows: list[OwedWork] = field(default_factory=list)
+
+
+_kept: ContextVar[_Kept | None] = ContextVar("outbox_kept", default=None)
+
+
+@contextmanager
+def kept_here(accept: Callable[[OwedWork], bool]) -> Iterator[list[OwedWork]]:
+    """Within the block, a row made due now that `accept` takes is not sent to the broker
+    when its transaction commits: it is appended to the list the block gets, for the task
+    that made it owed to claim (``claim``, as its own task would) and run next, sparing a
+    message and a task. Nothing else changes: the row went in marked as dispatched like any
+    other, so if that task dies before it claims the row the sweep sends it again after
+    OUTBOX_REDISPATCH_AFTER, as it would a lost message; once claimed, it is leased and
+    redone after a death like any claimed row. Rows left in the list when the block ends
+    (the task gave up on them) are sent then."""
+    kept = _Kept(accept)
+    token = _kept.set(kept)
+    try:
+        yield kept.rows
+    finally:
+        _kept.reset(token)
+        for row in kept.rows:
+            _send_or_leave(row)
+        kept.rows.clear()

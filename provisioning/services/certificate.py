@@ -45,7 +45,7 @@ from zones.writers import get_writer
 @transaction.atomic
 def platform_certificate_request(*, platform_id: int) -> None:
     """Key, CSR and certificate order; then validation by email (internal CA) or DNS-01."""
-    platform = locked(platform_id)
+    platform = locked(platform_id, account=False)
     if platform.state != PlatformState.CONFIGURED or setup.platform_domain_lost(platform):
         return
     internal = settings.CA_BACKEND == Backend.INTERNAL
@@ -98,7 +98,7 @@ def platform_dcv_submit(*, platform_id: int, code: str, actor: str) -> DcvResult
     """The customer pasted the validation code: a right one issues the certificate, unless
     another platform proved control of the domain first (then back to setup)."""
     with transaction.atomic():
-        platform = locked(platform_id)
+        platform = locked(platform_id, account=False)
         lost = platform.state == PlatformState.CERTIFICATE_PENDING and (
             setup.platform_domain_lost(platform)
         )
@@ -108,7 +108,7 @@ def platform_dcv_submit(*, platform_id: int, code: str, actor: str) -> DcvResult
                     return _dcv_verify(platform, code, actor)
             except IntegrityError:
                 # Validated at the same moment as another platform, which holds it now.
-                if not setup.platform_domain_lost(locked(platform_id)):
+                if not setup.platform_domain_lost(locked(platform_id, account=False)):
                     raise
     raise NotAllowed(setup.DOMAIN_TAKEN)
 

@@ -22,8 +22,15 @@ def actor_for(user) -> str:
     return f"{'staff' if user.is_staff else 'customer'}:{user.get_username()}"
 
 
-def locked(platform_id: int) -> Platform:
-    return Platform.objects.select_for_update().select_related("account").get(pk=platform_id)
+def locked(platform_id: int, *, account: bool = True) -> Platform:
+    """The platform, its row locked, with its account. `account=False` locks the platform's
+    row alone: without it, FOR UPDATE locks the joined account's row too, and every stage
+    of every platform of an account (a certificate order's key generation included) waits
+    for the others. The setup keeps it: the account's zones are read under that lock."""
+    platforms = Platform.objects.select_related("account")
+    if account:
+        return platforms.select_for_update().get(pk=platform_id)
+    return platforms.select_for_update(of=("self",)).get(pk=platform_id)
 
 
 def record(platform: Platform, kind: str, actor: str, message: str = "") -> PlatformEvent:

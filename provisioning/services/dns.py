@@ -15,7 +15,7 @@ from outbox import owed
 from outbox.owed import Later
 from provisioning import links
 from provisioning.errors import NotAllowed, StageFailed
-from provisioning.models import DnsState, JobKind, Platform, PlatformState
+from provisioning.models import DnsState, Job, JobKind, Platform, PlatformState
 from provisioning.selectors import managed_zone
 from provisioning.services.common import (
     SYSTEM,
@@ -55,10 +55,13 @@ def dns_instructions_email_context(platform: Platform) -> dict:
     return {"records": expected_records(platform), "status_url": links.status_url(platform)}
 
 
-def _dns_moved(platform: Platform, actor: str, message: str = "") -> None:
-    """Save the DNS track after its transition method ran, with its event."""
+def _dns_moved(
+    platform: Platform, actor: str, message: str = "", *, also: tuple[str, ...] = ()
+) -> None:
+    """Save the DNS track after its transition method ran (with the fields `also` in the
+    same UPDATE), with its event."""
     platform.dns_message = message
-    platform.save(update_fields=["dns_state", "dns_message"])
+    platform.save(update_fields=["dns_state", "dns_message", *also])
     record(platform, f"dns_{platform.dns_state}", actor, message)
 
 
@@ -108,7 +111,7 @@ def platform_dns_assist(*, platform_id: int) -> None:
             transient=True,
         )
     with transaction.atomic():
-        platform = locked(platform_id)
+        platform = locked(platform_id, account=False)
         if platform.dns_state == DnsState.VERIFIED:
             return  # a check found them right meanwhile
         if platform.dns_state != DnsState.ASSISTED:
@@ -120,8 +123,7 @@ def platform_dns_assist(*, platform_id: int) -> None:
             )
         # Checked at once, even when a check found them missing before and waits its turn.
         check = platform.dns_state_info.job_for(platform)
-        if not owed.run_now(platform.jobs.filter(kind=check)):
-            owe_job_once(platform, check)
+        owed.owe_now(Job(platform=platform, kind=check), among=platform.jobs.filter(kind=check))
 
 
 def platform_dns_failed(*, platform_id: int, reason: str) -> None:
@@ -166,7 +168,7 @@ def platform_dns_check(*, platform_id: int, actor: str = SYSTEM) -> Later | None
             raise StageFailed(error.message, transient=True) from error
         return Later(timezone.now() + timedelta(seconds=settings.DNS_CHECK_INTERVAL))
     with transaction.atomic():
-        platform = locked(platform_id)
+        platform = locked(platform_id, account=False)
         platform.dns_records = [
             {
                 "rtype": r.rtype,
@@ -181,20 +183,20 @@ def platform_dns_check(*, platform_id: int, actor: str = SYSTEM) -> Later | None
         platform.dns_checks_unverified = (
             0 if result.verified else platform.dns_checks_unverified + 1
         )
-        Platform.objects.filter(pk=platform.pk).update(
-            dns_records=platform.dns_records,
-            dns_checked_at=platform.dns_checked_at,
-            dns_checks_unverified=platform.dns_checks_unverified,
-        )
-        if result.verified:
-            if platform.dns_state != DnsState.VERIFIED:
-                platform.dns_verified()
-                _dns_moved(platform, actor, "A and AAAA resolve to the platform.")
-            return None
-        if platform.dns_state not in (DnsState.ERROR, DnsState.MISMATCH):
+        checked = ("dns_records", "dns_checked_at", "dns_checks_unverified")
+        # What was found and the track's move, if any, in one UPDATE.
+        if result.verified and platform.dns_state != DnsState.VERIFIED:
+            platform.dns_verified()
+            _dns_moved(platform, actor, "A and AAAA resolve to the platform.", also=checked)
+        elif not result.verified and platform.dns_state not in (
+            DnsState.ERROR,
+            DnsState.MISMATCH,
+        ):
             platform.dns_mismatch()
-            _dns_moved(platform, actor, _mismatch_words(platform.dns_records))
-        return Later(_next_dns_check(platform))
+            _dns_moved(platform, actor, _mismatch_words(platform.dns_records), also=checked)
+        else:
+            platform.save(update_fields=checked)
+        return None if result.verified else Later(_next_dns_check(platform))
 
 
 def _mismatch_words(records: list[dict]) -> str:

@@ -41,7 +41,7 @@ def ready_email_context(platform: Platform) -> dict:
 @transaction.atomic
 def platform_make_ready(*, platform_id: int) -> Later | None:
     """Finalisation over: the platform is ready and the ready email goes out."""
-    platform = locked(platform_id)
+    platform = locked(platform_id, account=False)
     if platform.state != PlatformState.FINALISING:
         return None
     if platform.due_at and platform.due_at > timezone.now():

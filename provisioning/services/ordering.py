@@ -117,7 +117,7 @@ def delivery_email_context(platform: Platform) -> dict:
 @transaction.atomic
 def platform_deliver(*, platform_id: int) -> None:
     """Addresses from the pools, then the delivery email with the setup link."""
-    platform = locked(platform_id)
+    platform = locked(platform_id, account=False)
     if platform.state != PlatformState.ORDERED:
         return  # a redelivered task: already done
     if platform.ipv4 is None:
