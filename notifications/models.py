@@ -51,6 +51,8 @@ class Email(OwedWork):
         indexes = [
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["target_type", "target_id"]),
+            # The admin's list, in this order (migration 0004, built concurrently).
+            models.Index(fields=["created_at", "id"], name="email_created_id_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -410,7 +410,7 @@ def _word_matching(word: str) -> tuple[QuerySet, Q, Q]:
     """The ids of the platforms in which the word is found (with repeats), and the
     condition they meet: for few matches, for many."""
     own = Q.create([(f"{name}__icontains", word) for name in PLATFORM_SEARCHED], connector=Q.OR)
-    number = _order_number(word)
+    number = order_number_of(word)
     if number is not None:
         own |= Q(order_number=number)
     accounts = Account.objects.filter(
@@ -436,7 +436,7 @@ def estimated_rows(queryset: QuerySet) -> int | None:
         return int(cursor.fetchone()[0][0]["Plan"]["Plan Rows"])
 
 
-def _order_number(word: str) -> int | None:
+def order_number_of(word: str) -> int | None:
     """The number the word writes, if it is written as the order number would be (the
     admin compared the number's text to the word)."""
     if word.isascii() and word.isdigit() and str(int(word)) == word:

@@ -1,0 +1,62 @@
+"""The emails changelist's indexes: its order, and its search (PostgreSQL only).
+
+- `email_created_id_idx` on `(created_at, id)`, the list's order (Meta.ordering): a page
+  reads 100 entries of it instead of sorting every email (their bodies are in the rows).
+  On every database (in the model's Meta too).
+- `email_search_trgm`, a GIN index of the trigrams of UPPER(recipient), UPPER(subject) and
+  UPPER(message_id): the expressions Django's `icontains` compares, so that a piece of any
+  of them is found without reading every row (pg_trgm). PostgreSQL only.
+
+An email is written for every order: both are built CONCURRENTLY (the migration is not
+atomic) so that orders keep flowing while they are built. Going back drops them and keeps
+the extension (other objects may use it).
+"""
+
+from django.db import migrations, models
+
+ORDER_INDEX = models.Index(fields=["created_at", "id"], name="email_created_id_idx")
+SEARCH_INDEX = "email_search_trgm"
+SEARCHED = ["recipient", "subject", "message_id"]
+TABLE = "notifications_email"
+
+
+def create(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.add_index(apps.get_model("notifications", "Email"), ORDER_INDEX)
+        return
+    quote = schema_editor.quote_name
+    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    # An interrupted concurrent build leaves an invalid index of that name behind.
+    for name in (ORDER_INDEX.name, SEARCH_INDEX):
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(name)}")
+    schema_editor.execute(
+        f"CREATE INDEX CONCURRENTLY {quote(ORDER_INDEX.name)} ON {quote(TABLE)} "
+        f"({quote('created_at')}, {quote('id')})"
+    )
+    expressions = ", ".join(f"UPPER({quote(column)}) gin_trgm_ops" for column in SEARCHED)
+    schema_editor.execute(
+        f"CREATE INDEX CONCURRENTLY {quote(SEARCH_INDEX)} ON {quote(TABLE)} USING gin ({expressions})"
+    )
+
+
+def drop(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.remove_index(apps.get_model("notifications", "Email"), ORDER_INDEX)
+        return
+    for name in (ORDER_INDEX.name, SEARCH_INDEX):
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [
+        ("notifications", "0003_email_secrets_masked"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.AddIndex(model_name="email", index=ORDER_INDEX)],
+            database_operations=[migrations.RunPython(create, drop, elidable=False)],
+        ),
+    ]
