@@ -57,6 +57,7 @@ CERTIFICATES = "/admin/certificates/certificateorder/"
 OTHERS = {
     "emails: first page": EMAILS,
     "emails: filter kind=dcv": EMAILS + "?kind__exact=dcv",
+    "emails: filter a kind not sent (terminated)": EMAILS + "?kind__exact=terminated",
     "emails: filter status=done": EMAILS + "?status__exact=done",
     "emails: filter language=fr": EMAILS + "?language__exact=fr",
     "emails: search a service (subject)": EMAILS + "?q=pex-s0000123",
@@ -72,6 +73,7 @@ OTHERS = {
 # Their indexes (notifications 0004, certificates 0004), dropped for the figures before.
 OTHERS_INDEXES = [
     "email_created_id_idx",
+    "email_kind_idx",
     "email_search_trgm",
     "certificate_order_number_idx",
     "certificate_search_trgm",

@@ -147,3 +147,15 @@ def test_the_search_reads_the_trigram_index(admin_client, query):
     assert plans
     for plan in plans:
         assert "Seq Scan" not in plan and "email_search_trgm" in plan, plan
+
+
+@pytest.mark.postgres
+def test_a_filter_by_kind_reads_its_index(admin_client):
+    """A kind rarely sent (a termination) is found without reading every email, for the
+    page and its count."""
+    _emails(0, 25)
+    plans = _plans(admin_client, {"kind__exact": "terminated"}, priced_out=("seqscan", "indexscan"))
+    plans = [plan for plan in plans if "kind" in plan]
+    assert len(plans) == 2  # the count, the page
+    for plan in plans:
+        assert "Seq Scan" not in plan and "email_kind_idx" in plan, plan
