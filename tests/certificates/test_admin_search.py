@@ -104,3 +104,12 @@ def test_search_plan_reads_the_indexes(admin_client, query, indexes):
             assert "Seq Scan" not in plan, plan
             for index in indexes:
                 assert index in plan, plan
+
+
+@pytest.mark.postgres
+def test_the_trigram_index_has_no_pending_list():
+    """Entries not yet merged would be read by every search (and a long list makes
+    PostgreSQL read the whole table instead): written straight into the index."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'certificate_search_trgm'")
+        assert cursor.fetchone()[0] == ["fastupdate=off"]
