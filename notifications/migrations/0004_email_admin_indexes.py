@@ -8,15 +8,16 @@
   common kind is read along the order's index. On every database (in Meta too).
 - `email_search_trgm`, a GIN index of the trigrams of UPPER(recipient), UPPER(subject) and
   UPPER(message_id): the expressions Django's `icontains` compares, so that a piece of any
-  of them is found without reading every row (pg_trgm). PostgreSQL only. With GIN's
-  pending list (fastupdate, the default), these indexes add about 0.1 ms to an email's
-  INSERT (0.45 ms without the pending list; 0.03-0.05 ms without them), and a search reads the entries
-  written since the last flush (up to 4 MB): 80 ms instead of 20 with half of it full; the
-  table is too large for PostgreSQL to prefer reading it.
+  of them is found without reading every row (pg_trgm). PostgreSQL only.
 
-An email is written for every order: both are built CONCURRENTLY (the migration is not
-atomic) so that orders keep flowing while they are built. Going back drops them and keeps
-the extension (other objects may use it).
+Their cost (benchmarks/README.md, 3. Admin): about 0.1 ms per email INSERT, with GIN's
+pending list (fastupdate, the default; 0.45 ms without it). A search also reads the entries
+not yet merged (up to 4 MB): 80 ms instead of 20 with half of it full; the table is too
+large for PostgreSQL to prefer reading it instead.
+
+An email is written for every order: all three are built CONCURRENTLY (the migration is
+not atomic) so that orders keep flowing while they are built. Going back drops them and
+keeps the extension (other objects may use it).
 """
 
 from django.db import migrations, models
