@@ -5,9 +5,8 @@ from django.contrib import admin
 from django.db.models import Q
 
 from certificates.models import AcmeAccount, CertificateAuthority, CertificateOrder
-from outbox.admin import ReadOnlyAdminMixin
-from provisioning.admin import EstimatedCountPaginator
-from provisioning.selectors import order_number_of, search_words
+from outbox.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
+from outbox.search import order_number_of, search_words
 
 SEARCHED_TEXT = ["server_name", "validation_email", "serial"]
 

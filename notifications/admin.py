@@ -3,8 +3,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from notifications.models import Email
-from outbox.admin import ReadOnlyAdminMixin
-from provisioning.admin import EstimatedCountPaginator
+from outbox.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
 
 
 class FixedValuesFilter(admin.SimpleListFilter):
