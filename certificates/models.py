@@ -174,6 +174,8 @@ class CertificateOrder(FSMModelMixin, models.Model):
             models.Index(fields=["status", "not_after"]),
             # and finds a renewal (a newer order for the name) without reading the rows.
             models.Index(fields=["server_name", "created_at", "status"]),
+            # The admin's search by order number (migration 0004, built concurrently).
+            models.Index(fields=["order_number"], name="certificate_order_number_idx"),
         ]
 
     def __str__(self) -> str:

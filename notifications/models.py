@@ -51,6 +51,10 @@ class Email(OwedWork):
         indexes = [
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["target_type", "target_id"]),
+            # The admin's list, in this order, and its filter by kind (migration 0004,
+            # built concurrently).
+            models.Index(fields=["created_at", "id"], name="email_created_id_idx"),
+            models.Index(fields=["kind"], name="email_kind_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

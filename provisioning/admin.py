@@ -3,35 +3,21 @@
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from certificates.downloads import chain_download
 from notifications.models import Email
-from outbox.admin import ReadOnlyAdminMixin
+from outbox.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
 from outbox.errors import PortalError
 from provisioning import selectors, services
 from provisioning.forms import ZoneForm
 from provisioning.models import Account, Domain, Job, Platform, PlatformEvent, Zone
 from provisioning.rules import validation_addresses
-
-
-class EstimatedCountPaginator(Paginator):
-    """Pages without a full COUNT(*) of a large table: PostgreSQL's row estimate stands in
-    (the changelist shows "about" that many), and small results are counted exactly."""
-
-    @cached_property
-    def count(self) -> int:
-        estimate = selectors.estimated_rows(self.object_list)
-        if estimate is None or estimate < selectors.MANY_ROWS:
-            return super().count
-        return estimate
 
 
 class StuckFilter(admin.SimpleListFilter):

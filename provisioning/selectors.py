@@ -4,14 +4,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import BigIntegerField, BooleanField, ExpressionWrapper, Q, QuerySet, Value
 from django.utils import timezone
-from django.utils.text import smart_split, unescape_string_literal
 
 from certificates.models import IN_USE, CertificateOrder
 from certificates.policy import EXPIRING_WITHIN
 from certificates.selectors import acme_txt_record, dns_validation_record
+from outbox.search import MANY_ROWS, estimated_rows, order_number_of, search_words
 from provisioning.models import BAD, HOLDS_DOMAIN, Account, Domain, DomainMode, Platform, Zone
 from provisioning.rules import RESENDABLE_KINDS, zone_managing
 from provisioning.states import DOMAIN_HOLDING_STATES_OF_DOMAINS, PLATFORM, DomainState
@@ -379,11 +378,6 @@ def certificate_flag(order: CertificateOrder | None, now=None) -> str:
 # as it serves a prefix or a whole value, so the search reads the index, not the table.
 PLATFORM_SEARCHED = ("service", "domain", "server_name", "validation_email")
 ACCOUNT_SEARCHED = ("nic", "email")
-ORDER_NUMBER_MAX = 2_147_483_647  # PositiveIntegerField's column is a 32-bit integer
-# Under this many rows an exact COUNT(*) is cheap and so is collecting every match of a
-# search; from it on the planner's estimate stands in for the count (the admin's
-# paginator) and a search reads the newest platforms first, testing each.
-MANY_ROWS = 10_000
 
 
 def platforms_matching(platforms: QuerySet, text: str, *, broad: bool | None = None) -> QuerySet:
@@ -410,7 +404,7 @@ def _word_matching(word: str) -> tuple[QuerySet, Q, Q]:
     """The ids of the platforms in which the word is found (with repeats), and the
     condition they meet: for few matches, for many."""
     own = Q.create([(f"{name}__icontains", word) for name in PLATFORM_SEARCHED], connector=Q.OR)
-    number = _order_number(word)
+    number = order_number_of(word)
     if number is not None:
         own |= Q(order_number=number)
     accounts = Account.objects.filter(
@@ -423,32 +417,3 @@ def _word_matching(word: str) -> tuple[QuerySet, Q, Q]:
         .union(Platform.objects.filter(account__in=accounts).order_by().values("pk"), all=True)
     )
     return ids, Q(pk__in=ids), own | Q(account__in=accounts)
-
-
-def estimated_rows(queryset: QuerySet) -> int | None:
-    """PostgreSQL's estimate of the rows the queryset returns, from its plan (no rows are
-    read); None on another database."""
-    if connection.vendor != "postgresql":
-        return None
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        return int(cursor.fetchone()[0][0]["Plan"]["Plan Rows"])
-
-
-def _order_number(word: str) -> int | None:
-    """The number the word writes, if it is written as the order number would be (the
-    admin compared the number's text to the word)."""
-    if word.isascii() and word.isdigit() and str(int(word)) == word:
-        return int(word) if int(word) <= ORDER_NUMBER_MAX else None
-    return None
-
-
-def search_words(text: str) -> list[str]:
-    """The words of a search box, split as Django's admin splits them."""
-    words = []
-    for word in smart_split(text):
-        if word.startswith(('"', "'")) and word[0] == word[-1]:
-            word = unescape_string_literal(word)
-        words.append(word)
-    return words

@@ -46,3 +46,30 @@ def test_existing_orders_get_their_method_and_validation_time(migrated_back):
     assert (email.method, email.status, email.validated_at) == ("email", "issued", issued_at)
     assert (acme.method, acme.status, acme.validated_at) == ("acme", "pending", None)
     assert email.renewal_of_id is None and email.key_destroyed_at is None
+
+
+# Migration 0004: the changelist's search indexes (the trigram one on PostgreSQL only),
+# undone by going back.
+NUMBER_INDEX, SEARCH_INDEX = "certificate_order_number_idx", "certificate_search_trgm"
+
+
+def _order_indexes() -> set[str]:
+    with connection.cursor() as cursor:
+        names = connection.introspection.get_constraints(cursor, "certificates_certificateorder")
+    return {name for name in (NUMBER_INDEX, SEARCH_INDEX) if name in names}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_changelist_indexes_come_and_go(on_postgres):
+    built = {NUMBER_INDEX, SEARCH_INDEX} if on_postgres else {NUMBER_INDEX}
+    assert _order_indexes() == built
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("certificates", "0003_metrics_indexes")])
+        assert _order_indexes() == set()
+        executor = MigrationExecutor(connection)
+        executor.migrate([("certificates", "0004_certificate_admin_indexes")])
+        assert _order_indexes() == built
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -78,3 +78,31 @@ def test_stored_codes_and_link_tokens_are_masked(migrated_back):
     assert CODE not in sent.body_html and "sig-x_y" not in sent.body_html
     assert sent.unmasked_encrypted == ""  # sent: nothing live is kept
     assert plain.body_text.endswith("/platforms/pex-abc/") and plain.unmasked_encrypted == ""
+
+
+# Migration 0004: the changelist's indexes (the trigram one on PostgreSQL only), undone by
+# going back.
+ORDER_INDEX, KIND_INDEX = "email_created_id_idx", "email_kind_idx"
+SEARCH_INDEX = "email_search_trgm"
+
+
+def _email_indexes() -> set[str]:
+    with connection.cursor() as cursor:
+        names = connection.introspection.get_constraints(cursor, "notifications_email")
+    return {name for name in (ORDER_INDEX, KIND_INDEX, SEARCH_INDEX) if name in names}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_changelist_indexes_come_and_go(on_postgres):
+    built = {ORDER_INDEX, KIND_INDEX, SEARCH_INDEX} if on_postgres else {ORDER_INDEX, KIND_INDEX}
+    assert _email_indexes() == built
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("notifications", "0003_email_secrets_masked")])
+        assert _email_indexes() == set()
+        executor = MigrationExecutor(connection)
+        executor.migrate([("notifications", "0004_email_admin_indexes")])
+        assert _email_indexes() == built
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
