@@ -464,6 +464,9 @@ class CpuMeter:
     def start(self) -> None:
         self.started = time.monotonic()
         self.before = self._sample()
+        # The children each tree's root reaps (their CPU then moves to its "reaped").
+        roots = {selector for selector in self.groups.values() if isinstance(selector, int)}
+        self.direct = {pid for pid, (ppid, *_) in self._processes.items() if ppid in roots}
         self.machine_before = machine_busy()
 
     def stop(self) -> dict:
@@ -474,6 +477,13 @@ class CpuMeter:
         for name, pids in after.items():
             # A process that started during the measurement counts from zero.
             used[name] = sum(cpu - self.before[name].get(pid, 0.0) for pid, cpu in pids.items())
+            # One that ended was reaped with its whole life's CPU: what it had used before
+            # the measurement is not the measurement's (a long database session closing).
+            used[name] -= sum(
+                cpu
+                for pid, cpu in self.before[name].items()
+                if pid in self.direct and pid not in pids
+            )
         busy = busy_after - self.machine_before[0]
         # A group named "of which …" is a part of another one: not added twice.
         counted = sum(value for name, value in used.items() if not name.startswith("of which"))
