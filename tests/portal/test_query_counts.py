@@ -30,8 +30,8 @@ assert max(SETUP_GET, STATUS_GET) <= PAGE_QUERIES
 # holders; then in platform_configure's transaction (BEGIN), the platform locked, the zones
 # and holders again under the lock, the UPDATE, the event, the two jobs (COMMIT). Without
 # DNS Assist the emailed records add the DNS track's UPDATE and event, the email (in
-# notifications' savepoints) and its event. Issue 16's goal: at most 12.
-SETUP_POST = {True: 12, False: 20}
+# notifications' savepoint) and its event. Issue 16's goal: at most 12.
+SETUP_POST = {True: 12, False: 18}
 
 
 @pytest.fixture
