@@ -5,6 +5,7 @@ on PostgreSQL, a Redis of their own, BIND9 and the test SMTP server. Chromium re
 portal over https:// and trusts exactly the test's certificate."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,15 +183,20 @@ def deployed(
         ),
         nginx=Nginx(directory=directory, site=site, https_port=https_port),
     )
-    started = []
+    # The three units have no order between them: systemd starts them at once, and so do
+    # we; nginx once gunicorn answers.
+    services = (stack.web, stack.worker, stack.beat)
     try:
-        for process in (stack.web, stack.worker, stack.beat, stack.nginx):
-            process.start()
-            started.append(process)
+        with ThreadPoolExecutor(max_workers=len(services)) as starting:
+            for started in [starting.submit(process.start) for process in services]:
+                started.result()
+        stack.nginx.start()
         yield stack
     finally:
-        for process in reversed(started):
-            process.stop()
+        # The tests are over: no need to wait for warm shutdowns (tests/deploy/
+        # test_worker_stop.py checks the worker's).
+        for process in (stack.nginx, *services):
+            process.kill()
         redis_server.stop()
 
 
