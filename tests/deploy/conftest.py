@@ -5,7 +5,6 @@ on PostgreSQL, a Redis of their own, BIND9 and the test SMTP server. Chromium re
 portal over https:// and trusts exactly the test's certificate."""
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,12 +183,14 @@ def deployed(
         nginx=Nginx(directory=directory, site=site, https_port=https_port),
     )
     # The three units have no order between them: systemd starts them at once, and so do
-    # we; nginx once gunicorn answers.
-    services = (stack.web, stack.worker, stack.beat)
+    # we (worker and beat boot while the web unit's ExecStartPre lines run); nginx once
+    # gunicorn answers.
+    services = (stack.worker, stack.beat, stack.web)
     try:
-        with ThreadPoolExecutor(max_workers=len(services)) as starting:
-            for started in [starting.submit(process.start) for process in services]:
-                started.result()
+        for process in services:
+            process.spawn()
+        for process in services:
+            process.wait_ready(timeout=60)
         stack.nginx.start()
         yield stack
     finally:
