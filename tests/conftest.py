@@ -25,7 +25,11 @@ pytest_plugins = ["tests.processes", "tests.bind", "tests.pebble"]
 # or the choice of database: it runs in both layers.
 DATABASE_FIXTURES = frozenset(
     {
-        "_django_db_helper",  # db, transactional_db, django_db_reset_sequences, ...
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "_django_db_helper",  # what each of those requests, in pytest-django 4
         "django_db_setup",
         "live_server",
         "on_postgres",
@@ -71,6 +75,7 @@ def pytest_collection_modifyitems(config, items):
         if left_out:
             config.hook.pytest_deselected(items=left_out)
             items[:] = selected
+        _left_out[0] = len(left_out)
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
     for item in items:
@@ -78,12 +83,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
 
 
-_passed: list[str] = []
+_passed: dict[str, None] = {}  # node ids, in the order they ran
+_left_out = [0]
 
 
 def pytest_runtest_logreport(report):
     if report.when == "call" and report.passed:
-        _passed.append(report.nodeid)
+        _passed[report.nodeid] = None
+    elif report.failed:  # e.g. an error at teardown, after the test itself passed
+        _passed.pop(report.nodeid, None)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.getoption("ran_in"):
+        terminalreporter.write_line(
+            f"{_left_out[0]} test(s) left out: they cannot reach the database and passed in"
+            " the SQLite layer"
+        )
 
 
 def pytest_sessionfinish(session, exitstatus):
