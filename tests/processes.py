@@ -101,13 +101,6 @@ class ManagedProcess:
         self._log_offset = 0
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
-        self.spawn()
-        self.wait_ready(timeout)
-
-    def spawn(self) -> None:
-        """Start the process without waiting for it to be ready (wait_ready()): several
-        processes may then boot at once. From the main thread only: a child dies with the
-        thread that started it (PR_SET_PDEATHSIG), not with the process."""
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
@@ -119,8 +112,6 @@ class ManagedProcess:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while not self.is_ready():
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -182,21 +182,16 @@ def deployed(
         ),
         nginx=Nginx(directory=directory, site=site, https_port=https_port),
     )
-    # The three units have no order between them: systemd starts them at once, and so do
-    # we (worker and beat boot while the web unit's ExecStartPre lines run); nginx once
-    # gunicorn answers.
-    services = (stack.worker, stack.beat, stack.web)
+    started = []
     try:
-        for process in services:
-            process.spawn()
-        for process in services:
-            process.wait_ready(timeout=60)
-        stack.nginx.start()
+        for process in (stack.web, stack.worker, stack.beat, stack.nginx):
+            process.start()
+            started.append(process)
         yield stack
     finally:
         # The tests are over: no need to wait for warm shutdowns (tests/deploy/
         # test_worker_stop.py checks the worker's).
-        for process in (stack.nginx, *services):
+        for process in reversed(started):
             process.kill()
         redis_server.stop()
 

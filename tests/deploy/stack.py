@@ -130,15 +130,12 @@ class UnitProcess(ManagedProcess):
         self.ready = ready
 
     def start(self, timeout: float = 60.0) -> None:
-        super().start(timeout=timeout)
-
-    def spawn(self) -> None:
         for command in self.unit.commands("ExecStartPre"):
             with self.log.open("ab") as output:
                 subprocess.run(
                     command, cwd=ROOT, env=self.env, stdout=output, stderr=output, check=True
                 )
-        super().spawn()
+        super().start(timeout=timeout)
 
     def systemd_stop(self) -> int:
         """`systemctl stop`: KillSignal to the main process (KillMode=mixed) or to every
