@@ -3,6 +3,7 @@ import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -14,14 +15,91 @@ pytest_plugins = ["tests.processes", "tests.bind", "tests.pebble"]
 
 
 # Skips: under the test command (FAIL_ON_SKIP=1, CI) a skipped test fails the run.
+#
+# The two layers (scripts/test): the SQLite layer records the tests that passed in it
+# (--record-passed FILE); the PostgreSQL layer then leaves out those of them that cannot
+# see the database (--ran-in FILE), since they give the same result on any database. A
+# test is left out only if it is in that file, so no test is left out of both layers.
+
+# A test that requests one of these (itself or through its fixtures) reaches the database,
+# or the choice of database: it runs in both layers.
+DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "_django_db_helper",  # what each of those requests, in pytest-django 4
+        "django_db_setup",
+        "live_server",
+        "on_postgres",
+    }
+)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("layers", "the SQLite and PostgreSQL layers of scripts/test")
+    group.addoption(
+        "--record-passed",
+        metavar="FILE",
+        help="write the node ids of the tests that passed to FILE",
+    )
+    group.addoption(
+        "--ran-in",
+        metavar="FILE",
+        help="leave out (deselect) the tests that cannot reach the database and passed "
+        "in the run that wrote FILE with --record-passed",
+    )
+
+
+def reaches_database(item) -> bool:
+    """Whether the test may reach the database or depends on which one it is: pytest-django
+    blocks the database for every test without the django_db mark or a database fixture."""
+    if item.get_closest_marker("django_db") or item.get_closest_marker("postgres"):
+        return True
+    fixtures = getattr(item, "fixturenames", None)
+    if fixtures is None:  # not a plain test function: assume it does
+        return True
+    return not DATABASE_FIXTURES.isdisjoint(fixtures)
 
 
 def pytest_collection_modifyitems(config, items):
+    ran_in = config.getoption("ran_in")
+    if ran_in:
+        passed = set(Path(ran_in).read_text().splitlines())
+        selected, left_out = [], []
+        for item in items:
+            (left_out if item.nodeid in passed and not reaches_database(item) else selected).append(
+                item
+            )
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = selected
+        _left_out[0] = len(left_out)
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
+
+
+_passed: dict[str, None] = {}  # node ids, in the order they ran
+_left_out = [0]
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed:
+        _passed[report.nodeid] = None
+    elif report.failed:  # e.g. an error at teardown, after the test itself passed
+        _passed.pop(report.nodeid, None)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.getoption("ran_in"):
+        terminalreporter.write_line(
+            f"{_left_out[0]} test(s) left out: they cannot reach the database and passed in"
+            " the SQLite layer"
+        )
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -30,6 +108,9 @@ def pytest_sessionfinish(session, exitstatus):
     if skipped and os.environ.get("FAIL_ON_SKIP") == "1":
         reporter.write_line(f"FAIL_ON_SKIP: {len(skipped)} test(s) skipped", red=True)
         session.exitstatus = 1
+    record = session.config.getoption("record_passed")
+    if record:
+        Path(record).write_text("".join(f"{nodeid}\n" for nodeid in _passed))
 
 
 # A real SMTP server in the test process.

@@ -189,8 +189,10 @@ def deployed(
             started.append(process)
         yield stack
     finally:
+        # The tests are over: no need to wait for warm shutdowns (tests/deploy/
+        # test_worker_stop.py checks the worker's).
         for process in reversed(started):
-            process.stop()
+            process.kill()
         redis_server.stop()
 
 

@@ -165,7 +165,7 @@ def test_rate_limits_count_the_browsers_address_not_the_proxys(portal, screen):
     limit, window = settings.RATELIMITS["login"]
     # The counts are kept per fixed window: start far enough from its end for the dozen
     # requests below.
-    if window - time.time() % window < 30:
+    if window - time.time() % window < 15:
         time.sleep(window - time.time() % window + 1)
     page = screen(language="en").page
     statuses = []

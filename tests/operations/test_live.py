@@ -105,7 +105,7 @@ def started(tmp_path):
 
     yield start
     for process in reversed(processes):
-        process.stop()
+        process.kill()  # the test is over: no need to wait for a warm shutdown
 
 
 @pytest.fixture

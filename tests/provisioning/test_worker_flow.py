@@ -33,7 +33,7 @@ def flow_worker(transactional_db, mailbox, bind, settings, tmp_path):
     use_broker(app, REDIS_URL)
     process.start()
     yield process
-    process.stop()
+    process.kill()  # the test is over: no need to wait for a warm shutdown
     use_broker(app, None)
 
 

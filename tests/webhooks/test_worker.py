@@ -46,7 +46,7 @@ def webhook_worker(transactional_db, mailbox, tmp_path, settings, receiver):
     use_broker(app, REDIS_URL)
     process.start()
     yield process
-    process.stop()
+    process.kill()  # the test is over: no need to wait for a warm shutdown
     use_broker(app, None)
 
 
