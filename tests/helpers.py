@@ -1,5 +1,8 @@
-"""Runs the owed work in the test process, the way a worker would, until none is due."""
+"""Helpers shared by tests: the owed work run in the test process, the way a worker would
+(until none is due), platforms at a given stage, the admin changelists' queries and plans."""
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications.models import Email
@@ -52,3 +55,45 @@ def validating_platform(account, *, domain: str) -> Platform:
     work_off()
     platform.refresh_from_db()
     return platform
+
+
+def changelist_queries(client, url: str, params: dict) -> int:
+    """How many queries an admin changelist ran."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, params).status_code == 200
+    return len(queries)
+
+
+def changelist_plans(
+    client, url: str, params: dict, *, sql_with: str, priced_out: tuple[str, ...]
+) -> list[str]:
+    """The plans of the queries an admin changelist sent that contain `sql_with`, with the
+    given ways priced out (enable_seqscan...): whether an index CAN serve them (on a few
+    rows the planner would rather read them all; at 100,000 platforms it chooses the
+    indexes itself: benchmarks/README.md, 3. Admin). PostgreSQL only."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, params).status_code == 200
+    sent = [
+        q["sql"] for q in queries if sql_with in q["sql"] and not q["sql"].startswith("EXPLAIN")
+    ]
+    plans = []
+    with connection.cursor() as cursor:
+        for way in priced_out:
+            cursor.execute(f"SET LOCAL enable_{way} = off")
+        for sql in sent:
+            cursor.execute(f"EXPLAIN {sql}")
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans
+
+
+def assert_search_reads_indexes(client, url: str, query: str, indexes: set[str]) -> None:
+    """The search's count and page (the queries with LIKE) can each be served by `indexes`
+    rather than a scan of the table: sequential and plain index scans priced out."""
+    plans = changelist_plans(
+        client, url, {"q": query}, sql_with="LIKE", priced_out=("seqscan", "indexscan")
+    )
+    assert len(plans) == 2  # the count, the page
+    for plan in plans:
+        assert "Seq Scan" not in plan, plan
+        for index in indexes:
+            assert index in plan, plan

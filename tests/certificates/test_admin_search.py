@@ -7,9 +7,9 @@ import re
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from certificates.models import CertificateOrder
+from tests.helpers import assert_search_reads_indexes, changelist_queries
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/certificates/certificateorder/"
@@ -61,21 +61,15 @@ def test_search_finds_by_each_field(admin_client, query, expected):
     assert _found(admin_client, query) == expected
 
 
-def _queries(client, params: dict) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get(CHANGELIST, params).status_code == 200
-    return len(queries)
-
-
 @pytest.mark.parametrize(
     "params", [{}, {"status__exact": "pending"}, {"q": "mail.shop3."}, {"q": "3000003"}]
 )
 def test_queries_do_not_grow_with_the_table(admin_client, params):
     _orders(0, 10)
-    _queries(admin_client, params)  # content types and the like, cached after
-    at_ten = _queries(admin_client, params)
+    changelist_queries(admin_client, CHANGELIST, params)  # content types and the like, cached after
+    at_ten = changelist_queries(admin_client, CHANGELIST, params)
     _orders(10, 1000)
-    assert _queries(admin_client, params) == at_ten <= 6
+    assert changelist_queries(admin_client, CHANGELIST, params) == at_ten <= 6
 
 
 @pytest.mark.postgres
@@ -91,19 +85,7 @@ def test_search_plan_reads_the_indexes(admin_client, query, indexes):
     trigram index and the order number's (sequential and plain index scans priced out: on
     a few rows the planner would rather read them all)."""
     _orders(0, 25)
-    with CaptureQueriesContext(connection) as queries:
-        assert admin_client.get(CHANGELIST, {"q": query}).status_code == 200
-    searched = [q["sql"] for q in queries if "LIKE" in q["sql"] and "EXPLAIN" not in q["sql"]]
-    assert len(searched) == 2  # the count, the page
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_indexscan = off")
-        for sql in searched:
-            cursor.execute(f"EXPLAIN {sql}")
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-            assert "Seq Scan" not in plan, plan
-            for index in indexes:
-                assert index in plan, plan
+    assert_search_reads_indexes(admin_client, CHANGELIST, query, indexes)
 
 
 @pytest.mark.postgres

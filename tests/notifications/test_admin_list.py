@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from notifications.models import Email
+from tests.helpers import changelist_plans, changelist_queries
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/notifications/email/"
@@ -92,42 +93,21 @@ def test_filters_list_every_kind_and_language_without_reading_the_table(admin_cl
         assert f"?language__exact={language}" in page
 
 
-def _queries(client, params: dict) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get(CHANGELIST, params).status_code == 200
-    return len(queries)
-
-
 @pytest.mark.parametrize(
     "params", [{}, {"kind__exact": "dcv"}, {"q": "pex-t000003"}, {"q": "postmaster"}]
 )
 def test_queries_do_not_grow_with_the_table(admin_client, params):
     _emails(0, 10)
-    _queries(admin_client, params)  # content types and the like, cached after
-    at_ten = _queries(admin_client, params)
+    changelist_queries(admin_client, CHANGELIST, params)  # content types and the like, cached after
+    at_ten = changelist_queries(admin_client, CHANGELIST, params)
     _emails(10, 1000)
-    assert _queries(admin_client, params) == at_ten <= 6
+    assert changelist_queries(admin_client, CHANGELIST, params) == at_ten <= 6
 
 
 def _plans(client, params: dict, *, priced_out: tuple[str, ...]) -> list[str]:
-    """The plans of the count and the page the changelist sent, the given ways priced out
-    (enable_seqscan...): whether an index CAN serve them (on a few rows the planner would
-    rather read them all; at 270,000 it chooses them itself: benchmarks/README.md)."""
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get(CHANGELIST, params).status_code == 200
-    sent = [
-        q["sql"]
-        for q in queries
-        if '"notifications_email"' in q["sql"] and not q["sql"].startswith("EXPLAIN")
-    ]
-    plans = []
-    with connection.cursor() as cursor:
-        for way in priced_out:
-            cursor.execute(f"SET LOCAL enable_{way} = off")
-        for sql in sent:
-            cursor.execute(f"EXPLAIN {sql}")
-            plans.append("\n".join(row[0] for row in cursor.fetchall()))
-    return plans
+    return changelist_plans(
+        client, CHANGELIST, params, sql_with='"notifications_email"', priced_out=priced_out
+    )
 
 
 @pytest.mark.postgres
