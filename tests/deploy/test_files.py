@@ -164,6 +164,16 @@ def test_compose_health_checks_exist(compose, tmp_path):
     assert checked >= 2
 
 
+def test_compose_redis_keeps_nothing_on_disk(compose):
+    """The cache's copies of sessions: a snapshot restored after a logout would bring the
+    deleted session back (portal/sessions.py). The owed work lives in PostgreSQL."""
+    cache_host = compose["services"]["web"]["environment"]["CACHE_URL"].split("/")[2]
+    command = compose["services"][cache_host.split(":")[0]]["command"]
+    words = command if isinstance(command, list) else shlex.split(command)
+    assert words[words.index("--save") + 1] == ""
+    assert words[words.index("--appendonly") + 1] == "no"
+
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     return [
