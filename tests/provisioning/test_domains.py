@@ -26,6 +26,20 @@ SITE_VERIFICATION = "google-site-verification=abc123"
 TARGET = "www.readonly.test"
 
 
+def add_domain(
+    platform, name: str, *, mode: str = "authoritative", relay_host: str = "", dns_assist=False
+) -> Domain:
+    """The customer's "add a domain", through the service."""
+    return domain_add(
+        platform_id=platform.pk,
+        actor="test",
+        name=name,
+        mode=mode,
+        relay_host=relay_host,
+        dns_assist=dns_assist,
+    )
+
+
 def ready_platform(account, *, domain: str, bind=None) -> Platform:
     """A platform past its five steps (only what the domains read of it), its server name's
     A and AAAA served when its domain is a zone of ``bind`` (as step 3 left them)."""
@@ -112,14 +126,7 @@ def test_dns_assist_in_a_zone_of_the_account_and_its_undo(dns):
 def test_an_outside_domain_proves_ownership_then_one_email_per_change(dns, mailbox):
     account = AccountFactory(zones=[dns.read_only_zone], language="en")
     platform = ready_platform(account, domain=dns.read_only_zone)
-    domain = domain_add(
-        platform_id=platform.pk,
-        actor="test",
-        name=SUB_ZONE,
-        mode="non_authoritative",
-        relay_host="mx.other.test",
-        dns_assist=False,
-    )
+    domain = add_domain(platform, SUB_ZONE, mode="non_authoritative", relay_host="mx.other.test")
     work_off()
     domain.refresh_from_db()
     assert domain.state == DomainState.PENDING_OWNERSHIP
@@ -197,14 +204,7 @@ def _txt(value: str) -> str:
 def test_authoritative_on_one_platform_only(dns):
     account = AccountFactory(zones=[dns.zone], language="en")
     first = ready_platform(account, domain=dns.zone)
-    domain_add(
-        platform_id=first.pk,
-        actor="test",
-        name=dns.zone,
-        mode="authoritative",
-        relay_host="",
-        dns_assist=False,
-    )
+    add_domain(first, dns.zone)
     other_account = AccountFactory(language="en")
     second = ready_platform(other_account, domain="other.test")
     response = customer(other_account).post(
@@ -227,14 +227,7 @@ def test_authoritative_on_one_platform_only(dns):
 def test_the_database_refuses_a_second_authoritative_domain(dns):
     first = ready_platform(AccountFactory(zones=[dns.zone]), domain=dns.zone)
     second = ready_platform(AccountFactory(zones=["other.test"]), domain="other.test")
-    domain_add(
-        platform_id=first.pk,
-        actor="test",
-        name=dns.zone,
-        mode="authoritative",
-        relay_host="",
-        dns_assist=False,
-    )
+    add_domain(first, dns.zone)
     pending = Domain(platform=second, name=dns.zone, mode="authoritative", ownership_token="a1")
     pending.save()  # a claim not proven yet blocks nobody
     claim = Domain(platform=second, name=dns.zone, mode="authoritative", ownership_token="b2")
@@ -279,14 +272,7 @@ def test_the_form_refuses_bad_input_and_changes_nothing(dns, settings):
 def test_the_page_in_french_lists_domains_with_dots_and_words(dns):
     account = AccountFactory(zones=[dns.zone], language="fr")
     platform = ready_platform(account, domain=dns.zone)
-    domain_add(
-        platform_id=platform.pk,
-        actor="test",
-        name=dns.zone,
-        mode="authoritative",
-        relay_host="",
-        dns_assist=False,
-    )
+    add_domain(platform, dns.zone)
     client = customer(account)
     page = client.get(f"/platforms/{platform.service}/domains/", HTTP_ACCEPT_LANGUAGE="fr")
     text = page.content.decode()
@@ -302,22 +288,10 @@ def test_release_owes_the_undo_of_every_domain_once(dns):
     account = AccountFactory(zones=[dns.zone], language="en")
     platform = ready_platform(account, domain=dns.zone, bind=dns)
     before = dns.records()
-    domain = domain_add(
-        platform_id=platform.pk,
-        actor="test",
-        name=dns.zone,
-        mode="non_authoritative",
-        relay_host="mx.example.test",
-        dns_assist=True,
+    domain = add_domain(
+        platform, dns.zone, mode="non_authoritative", relay_host="mx.example.test", dns_assist=True
     )
-    domain_add(
-        platform_id=platform.pk,
-        actor="test",
-        name="elsewhere.test",
-        mode="authoritative",
-        relay_host="",
-        dns_assist=False,
-    )
+    add_domain(platform, "elsewhere.test")
     work_off()
     assert dns.records() != before
     assert platform_domains_release(platform_id=platform.pk, actor="billing") == 2
@@ -332,14 +306,7 @@ def test_a_removed_domain_never_confirmed_leaves_the_zone_alone(dns):
     account = AccountFactory(zones=[dns.zone], language="en")
     platform = ready_platform(account, domain=dns.zone, bind=dns)
     before = dns.records()
-    domain = domain_add(
-        platform_id=platform.pk,
-        actor="test",
-        name=dns.zone,
-        mode="authoritative",
-        relay_host="",
-        dns_assist=True,
-    )
+    domain = add_domain(platform, dns.zone, dns_assist=True)
     work_off()
     domain.refresh_from_db()
     assert domain.assist_status == "to_confirm"
@@ -389,13 +356,8 @@ def test_a_change_of_mode_with_dns_assist_takes_back_then_writes_for_the_new_mod
 def test_an_undo_a_person_must_unblock_stays_visible_and_blocks_nothing(dns):
     account = AccountFactory(zones=[dns.zone], language="en")
     platform = ready_platform(account, domain=dns.zone, bind=dns)
-    domain = domain_add(
-        platform_id=platform.pk,
-        actor="test",
-        name=dns.zone,
-        mode="non_authoritative",
-        relay_host=f"mx.{dns.zone}",
-        dns_assist=True,
+    domain = add_domain(
+        platform, dns.zone, mode="non_authoritative", relay_host=f"mx.{dns.zone}", dns_assist=True
     )
     work_off()
     # Someone adds a second SPF record: both are void (RFC 7208 3.2), nothing to unmerge.
@@ -410,52 +372,24 @@ def test_an_undo_a_person_must_unblock_stays_visible_and_blocks_nothing(dns):
         "done"
     }
     # The name may be added again meanwhile.
-    again = domain_add(
-        platform_id=platform.pk,
-        actor="test",
-        name=dns.zone,
-        mode="authoritative",
-        relay_host="",
-        dns_assist=False,
-    )
+    again = add_domain(platform, dns.zone)
     assert again.pk != domain.pk
 
 
 def test_the_service_refuses_an_authoritative_claim_however_the_name_is_written(dns):
     zone = "xn--bcher-kva.example"  # zones are stored as A-labels
     first = ready_platform(AccountFactory(zones=[zone]), domain=zone)
-    domain_add(
-        platform_id=first.pk,
-        actor="test",
-        name="bücher.example",
-        mode="authoritative",
-        relay_host="",
-        dns_assist=False,
-    )
+    add_domain(first, "bücher.example")
     second = ready_platform(AccountFactory(), domain="other.test")
     with pytest.raises(Refused, match="authoritative on another platform"):
-        domain_add(
-            platform_id=second.pk,
-            actor="test",
-            name="BÜCHER.example.",
-            mode="authoritative",
-            relay_host="",
-            dns_assist=False,
-        )
+        add_domain(second, "BÜCHER.example.")
     assert not second.domains.exists()
 
 
 def test_only_the_owner_of_a_ready_platform_reaches_its_domains(dns):
     account = AccountFactory(zones=[dns.zone], language="en")
     platform = ready_platform(account, domain=dns.zone)
-    domain_add(
-        platform_id=platform.pk,
-        actor="test",
-        name=dns.zone,
-        mode="authoritative",
-        relay_host="",
-        dns_assist=False,
-    )
+    add_domain(platform, dns.zone)
     stranger = customer(AccountFactory(language="en"))
     url = f"/platforms/{platform.service}/domains/"
     assert stranger.get(url).status_code == 404
